@@ -1,0 +1,1 @@
+"""The Scrapy project: spiders, items, pipelines, middlewares and settings."""

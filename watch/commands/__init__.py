@@ -1,0 +1,23 @@
+"""The command modules; each adds its commands to the root group."""
+
+from __future__ import annotations
+
+import importlib
+
+import click
+
+# One module per area, so each can grow without touching the others.
+COMMAND_MODULES = (
+    "watch.commands.setup",
+    "watch.commands.collect",
+    "watch.commands.read",
+    "watch.commands.demo",
+)
+
+
+def register(group: click.Group) -> None:
+    """Add every command module's commands to `group`."""
+    for name in COMMAND_MODULES:
+        module = importlib.import_module(name)
+        for command in module.COMMANDS:
+            group.add_command(command)

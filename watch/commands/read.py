@@ -1,0 +1,3 @@
+"""Commands: placeholder until its module lands."""
+
+COMMANDS: list = []

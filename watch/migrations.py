@@ -1,0 +1,128 @@
+"""Versioned schema migrations for the SQLite store.
+
+Each migration has a unique name, sorted by its numeric prefix, and is applied
+once, inside a transaction, and recorded in `schema_migrations`. Add a new one
+at the end; never edit one that has shipped.
+"""
+
+from __future__ import annotations
+
+MIGRATIONS: list[tuple[str, str]] = [
+    (
+        "0001_core",
+        """
+        CREATE TABLE items (
+            id INTEGER PRIMARY KEY,
+            canonical_url TEXT NOT NULL UNIQUE,
+            url TEXT NOT NULL,
+            source TEXT NOT NULL,
+            category TEXT NOT NULL DEFAULT 'general',
+            title TEXT NOT NULL DEFAULT '',
+            text TEXT NOT NULL DEFAULT '',
+            summary TEXT NOT NULL DEFAULT '',
+            author TEXT,
+            published TEXT,
+            language TEXT,
+            keywords TEXT NOT NULL DEFAULT '[]',
+            content_hash TEXT NOT NULL DEFAULT '',
+            signature BLOB,
+            cluster_id INTEGER,
+            tags TEXT NOT NULL DEFAULT '[]',
+            tag_reasons TEXT NOT NULL DEFAULT '{}',
+            opportunity REAL,
+            fetched_at TEXT NOT NULL,
+            first_seen TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        );
+        CREATE INDEX items_source ON items(source);
+        CREATE INDEX items_published ON items(published);
+        CREATE INDEX items_first_seen ON items(first_seen);
+        CREATE INDEX items_cluster ON items(cluster_id);
+
+        -- Tags in a side table so filters and facets are indexed lookups.
+        CREATE TABLE item_tags (
+            item_id INTEGER NOT NULL REFERENCES items(id) ON DELETE CASCADE,
+            tag TEXT NOT NULL,
+            PRIMARY KEY (item_id, tag)
+        ) WITHOUT ROWID;
+        CREATE INDEX item_tags_tag ON item_tags(tag);
+
+        -- MinHash bands for near-duplicate lookup (see watch/dedupe.py).
+        CREATE TABLE item_bands (
+            band_key INTEGER NOT NULL,
+            item_id INTEGER NOT NULL REFERENCES items(id) ON DELETE CASCADE,
+            PRIMARY KEY (band_key, item_id)
+        ) WITHOUT ROWID;
+
+        CREATE VIRTUAL TABLE items_fts USING fts5(
+            title, summary, text,
+            content='items', content_rowid='id',
+            tokenize='unicode61 remove_diacritics 2'
+        );
+        CREATE TRIGGER items_fts_insert AFTER INSERT ON items BEGIN
+            INSERT INTO items_fts(rowid, title, summary, text)
+            VALUES (new.id, new.title, new.summary, new.text);
+        END;
+        CREATE TRIGGER items_fts_delete AFTER DELETE ON items BEGIN
+            INSERT INTO items_fts(items_fts, rowid, title, summary, text)
+            VALUES ('delete', old.id, old.title, old.summary, old.text);
+        END;
+        CREATE TRIGGER items_fts_update AFTER UPDATE OF title, summary, text ON items BEGIN
+            INSERT INTO items_fts(items_fts, rowid, title, summary, text)
+            VALUES ('delete', old.id, old.title, old.summary, old.text);
+            INSERT INTO items_fts(rowid, title, summary, text)
+            VALUES (new.id, new.title, new.summary, new.text);
+        END;
+
+        CREATE TABLE source_state (
+            name TEXT PRIMARY KEY,
+            last_run_at TEXT,
+            last_success_at TEXT,
+            last_error TEXT,
+            last_error_at TEXT,
+            consecutive_failures INTEGER NOT NULL DEFAULT 0,
+            next_due_at TEXT,
+            current_interval REAL
+        );
+
+        -- HTTP validators and sitemap lastmods, per fetched URL.
+        CREATE TABLE url_state (
+            url TEXT PRIMARY KEY,
+            source TEXT NOT NULL,
+            etag TEXT,
+            last_modified TEXT,
+            lastmod TEXT,
+            checked_at TEXT NOT NULL
+        );
+        CREATE INDEX url_state_source ON url_state(source);
+
+        CREATE TABLE crawl_runs (
+            id INTEGER PRIMARY KEY,
+            started_at TEXT NOT NULL,
+            finished_at TEXT,
+            status TEXT NOT NULL DEFAULT 'running'
+        );
+        CREATE TABLE crawl_run_sources (
+            run_id INTEGER NOT NULL REFERENCES crawl_runs(id) ON DELETE CASCADE,
+            source TEXT NOT NULL,
+            requests INTEGER NOT NULL DEFAULT 0,
+            new INTEGER NOT NULL DEFAULT 0,
+            updated INTEGER NOT NULL DEFAULT 0,
+            unchanged INTEGER NOT NULL DEFAULT 0,
+            duplicates INTEGER NOT NULL DEFAULT 0,
+            not_modified INTEGER NOT NULL DEFAULT 0,
+            errors INTEGER NOT NULL DEFAULT 0,
+            messages TEXT NOT NULL DEFAULT '[]',
+            PRIMARY KEY (run_id, source)
+        );
+
+        -- Items stored but not yet accepted by the search engine (Elasticsearch).
+        CREATE TABLE index_outbox (
+            item_id INTEGER PRIMARY KEY,
+            queued_at TEXT NOT NULL,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            last_error TEXT
+        );
+        """,
+    ),
+]

@@ -1,0 +1,1 @@
+"""Search backends behind one interface: SQLite FTS5 (embedded) and Elasticsearch."""
