@@ -125,4 +125,63 @@ MIGRATIONS: list[tuple[str, str]] = [
         );
         """,
     ),
+    (
+        "0004_alerts",
+        """
+        -- Per alert rule: the highest item id already evaluated, and digest times.
+        CREATE TABLE alert_cursors (
+            rule TEXT PRIMARY KEY,
+            last_item_id INTEGER NOT NULL DEFAULT 0,
+            evaluated_at TEXT,
+            last_digest_at TEXT,
+            created_at TEXT NOT NULL
+        );
+
+        -- (rule, item) pairs already put in a message: never sent twice.
+        CREATE TABLE alert_deliveries (
+            rule TEXT NOT NULL,
+            item_id INTEGER NOT NULL,
+            cluster_id INTEGER,
+            queued_at TEXT NOT NULL,
+            PRIMARY KEY (rule, item_id)
+        );
+        CREATE INDEX alert_deliveries_cluster ON alert_deliveries(rule, cluster_id);
+
+        -- Rendered messages waiting for SMTP (one row per recipient).
+        CREATE TABLE mail_outbox (
+            id INTEGER PRIMARY KEY,
+            rule TEXT,
+            kind TEXT NOT NULL,
+            recipient TEXT NOT NULL,
+            subject TEXT NOT NULL,
+            message BLOB NOT NULL,
+            item_count INTEGER NOT NULL DEFAULT 0,
+            status TEXT NOT NULL DEFAULT 'pending',
+            attempts INTEGER NOT NULL DEFAULT 0,
+            next_attempt_at TEXT NOT NULL,
+            last_error TEXT,
+            created_at TEXT NOT NULL,
+            sent_at TEXT
+        );
+        CREATE INDEX mail_outbox_due ON mail_outbox(status, next_attempt_at);
+
+        -- Named locks (one per source crawl, one for alert delivery) that a
+        -- crashed holder cannot keep: stale once expired or its pid is gone.
+        CREATE TABLE locks (
+            name TEXT PRIMARY KEY,
+            token TEXT NOT NULL,
+            pid INTEGER NOT NULL,
+            host TEXT NOT NULL,
+            acquired_at TEXT NOT NULL,
+            expires_at TEXT NOT NULL
+        );
+
+        -- When the admin was last told a source is failing (once per failing streak).
+        CREATE TABLE source_notices (
+            source TEXT PRIMARY KEY,
+            failures INTEGER NOT NULL,
+            notified_at TEXT NOT NULL
+        );
+        """,
+    ),
 ]
