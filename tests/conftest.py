@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.elasticsearch_node import ENV_URL, ElasticsearchNode, NodeUnavailable, is_healthy
 from tests.httpserver import FixtureServer
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -28,3 +29,32 @@ def site(http_server: FixtureServer) -> Iterator[FixtureServer]:
     """The fixture-site server with scripted routes cleared after the test."""
     yield http_server
     http_server.reset()
+
+
+@pytest.fixture(scope="session")
+def elasticsearch_url() -> Iterator[str]:
+    """A real Elasticsearch node for the session: $VEILLE_TEST_ES_URL, or one we start.
+
+    With CI=true a node that cannot start fails the tests; locally they skip, saying why.
+    """
+    given = os.environ.get(ENV_URL)
+    if given:
+        if not is_healthy(given):
+            _es_missing(f"{ENV_URL}={given} does not answer /_cluster/health")
+        yield given.rstrip("/")
+        return
+    node = ElasticsearchNode()
+    try:
+        url = node.start()
+    except NodeUnavailable as exc:
+        node.remove()
+        _es_missing(str(exc))
+    yield url
+    node.remove()
+
+
+def _es_missing(reason: str) -> None:
+    message = f"Elasticsearch unavailable: {reason}"
+    if IN_CI:
+        pytest.fail(message, pytrace=False)
+    pytest.skip(message)

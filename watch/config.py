@@ -64,6 +64,8 @@ class ElasticsearchSettings(_Model):
     password_env: str = "VEILLE_ES_PASSWORD"
     ca_certs: Path | None = None
     timeout: float = Field(30.0, gt=0)
+    shards: int = Field(1, ge=1)
+    replicas: int = Field(1, ge=0)
 
 
 class SearchSettings(_Model):
