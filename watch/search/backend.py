@@ -32,18 +32,29 @@ class SearchQuery:
     languages: list[str] = field(default_factory=list)
     # Items must carry every listed tag.
     tags: list[str] = field(default_factory=list)
+    # Inclusive bounds on the item's date: `published`, or `first_seen` when
+    # the published date is unknown (the same date sorts and makes the day facet).
     published_from: datetime | None = None
     published_to: datetime | None = None
-    # Alert evaluation: only items first seen after this moment / above this id.
+    # Alert evaluation: only items first seen strictly after this moment,
+    # and only items whose id is >= min_id.
     first_seen_after: datetime | None = None
     min_id: int | None = None
+    # Items with opportunity >= this (items without a score never match).
     min_opportunity: float | None = None
+    # "date" is newest first (ties: higher id first). With an empty text,
+    # "relevance" also sorts by date.
     sort: Literal["relevance", "date"] = "relevance"
     page: int = 1
     per_page: int = 10
-    # Show one hit per near-duplicate cluster (the best-ranked one).
+    # Show one hit per near-duplicate cluster (cluster_id, or the item's own id
+    # when it has none): the best one under the chosen sort. `total` then counts
+    # clusters; facets still count items.
     collapse: bool = False
     facets: list[str] = field(default_factory=list)
+    # Value facets (source, category, language, tags) keep the top buckets by
+    # count (ties by value); the day facet lists every day with items, oldest first.
+    facet_size: int = 20
 
 
 @dataclass
@@ -62,6 +73,7 @@ class Hit:
     opportunity: float | None
     cluster_id: int | None
     snippet: str
+    # Higher is better; backends differ in scale. 0.0 when the query has no text.
     score: float
 
 
@@ -112,5 +124,5 @@ class SearchBackend(Protocol):
         ...
 
     def delete(self, item_ids: Iterable[int]) -> None:
-        """Remove items from the index."""
+        """Remove items from the index (call after Store.delete; SQLite has nothing extra)."""
         ...
