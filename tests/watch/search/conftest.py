@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.elasticsearch_node import elastic_backend
 from tests.watch.search.corpus import fill
 from watch.search.backend import SearchBackend
 from watch.search.sqlite import SqliteBackend
@@ -30,8 +31,11 @@ def sqlite_backend(store: Store, request: pytest.FixtureRequest) -> Iterator[Sea
     yield SqliteBackend(store)
 
 
-BACKENDS: dict[str, BackendFactory] = {"sqlite": sqlite_backend}
-BACKEND_PARAMS = [pytest.param("sqlite", id="sqlite")]
+BACKENDS: dict[str, BackendFactory] = {"sqlite": sqlite_backend, "elasticsearch": elastic_backend}
+BACKEND_PARAMS = [
+    pytest.param("sqlite", id="sqlite"),
+    pytest.param("elasticsearch", id="elasticsearch", marks=pytest.mark.elasticsearch),
+]
 
 
 @dataclass

@@ -1,0 +1,770 @@
+"""The Elasticsearch search backend: the same interface and result shape as SQLite FTS5.
+
+Items are written through an alias (`veille-items` -> `veille-items-v1`), so
+`veille reindex` can build a fresh index beside the live one and switch the
+alias atomically. The item id is the document `_id`, which makes re-sending
+idempotent. User query text is parsed into the shared AST first and rebuilt
+as a `simple_query_string` whose terms are all quoted, so nothing a user types
+reaches Elasticsearch's own syntax (and never a raw `query_string`).
+
+Client and server majors must match: the 9.x `elasticsearch` client speaks to
+9.x servers; for an 8.x server install the 8.x client
+(`pip install 'elasticsearch>=8.13,<9'`), which this module also supports
+(it only uses APIs both majors share). The 8.x client also talks to 9.x servers.
+"""
+
+from __future__ import annotations
+
+import html
+import os
+import re
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+import elasticsearch
+from elasticsearch import Elasticsearch, helpers
+
+from watch.config import ElasticsearchSettings
+from watch.errors import UserError
+from watch.search.backend import FacetBucket, Hit, QueryError, SearchQuery, SearchResult
+from watch.search.query import AnyOf, Query, Term, check
+from watch.store import StoredItem, to_iso
+
+if TYPE_CHECKING:
+    from watch.config import Config
+    from watch.store import Store
+
+# Bump when the mapping changes; `veille reindex` then builds an index with the new one.
+MAPPING_VERSION = 1
+# Documents per bulk request: measured by bench/index.py (see docs/benchmarks.md);
+# 2 KB news items index fastest around 500-1000 per request on the test node.
+BATCH_SIZE = 500
+# Whole rounds of re-sending documents that failed with 429/5xx, with backoff between.
+RETRY_ROUNDS = 4
+INITIAL_BACKOFF = 0.5
+MAX_BACKOFF = 8.0
+# Threads sending bulk requests while `veille reindex` builds an index.
+BUILD_THREADS = 2
+SNIPPET_CHARS = 160
+PLAIN_SNIPPET_CHARS = 220
+# Cardinality counts (collapsed totals) are exact below this many clusters.
+CARDINALITY_PRECISION = 40_000
+# Boosts mirroring the embedded backend's BM25 column weights.
+SEARCH_FIELDS = ["title^10", "summary^4", "text"]
+HIT_FIELDS = [
+    "id",
+    "title",
+    "url",
+    "source",
+    "category",
+    "language",
+    "published",
+    "first_seen",
+    "tags",
+    "opportunity",
+    "cluster_id",
+]
+_VALUE_FACETS = {"source": "source", "category": "category", "language": "language", "tags": "tags"}
+_GENERATION = re.compile(r"-v(\d+)$")
+
+
+class SearchUnavailable(UserError):
+    """Elasticsearch cannot be reached or keeps failing; the store still has everything."""
+
+
+def mapping(settings: ElasticsearchSettings) -> dict[str, Any]:
+    """The index mapping: analyzed text, keywords for filters and facets, real dates."""
+    text = {"type": "text", "analyzer": settings.analyzer}
+    keyword = {"type": "keyword", "ignore_above": 1024}
+    return {
+        "dynamic": "strict",
+        "_meta": {"app": "veille", "mapping_version": MAPPING_VERSION},
+        "properties": {
+            "id": {"type": "long"},
+            "title": {**text, "fields": {"keyword": {"type": "keyword", "ignore_above": 512}}},
+            "summary": text,
+            "text": text,
+            "url": {"type": "keyword", "ignore_above": 4096},
+            "canonical_url": {"type": "keyword", "ignore_above": 4096},
+            "source": keyword,
+            "category": keyword,
+            "language": keyword,
+            "tags": keyword,
+            "keywords": keyword,
+            "author": keyword,
+            "cluster_id": {"type": "keyword"},
+            # The collapse key: the cluster id, or the item's own id when it has none.
+            "cluster": {"type": "keyword"},
+            "content_hash": {"type": "keyword", "index": False, "doc_values": False},
+            "opportunity": {"type": "float"},
+            # The item's date for filters, sorting and the day facet: published, else first seen.
+            "date": {"type": "date"},
+            "published": {"type": "date"},
+            "first_seen": {"type": "date"},
+            "updated_at": {"type": "date"},
+            "fetched_at": {"type": "date"},
+        },
+    }
+
+
+def index_settings(settings: ElasticsearchSettings) -> dict[str, Any]:
+    """Index settings for a new index."""
+    return {
+        "number_of_shards": settings.shards,
+        "number_of_replicas": settings.replicas,
+    }
+
+
+def document(item: StoredItem) -> dict[str, Any]:
+    """The Elasticsearch document for a stored item."""
+    return {
+        "id": item.id,
+        "title": item.title,
+        "summary": item.summary,
+        "text": item.text,
+        "url": item.url,
+        "canonical_url": item.canonical_url,
+        "source": item.source,
+        "category": item.category,
+        "language": item.language,
+        "tags": item.tags,
+        "keywords": item.keywords,
+        "author": item.author,
+        "cluster_id": None if item.cluster_id is None else str(item.cluster_id),
+        "cluster": str(item.cluster_id if item.cluster_id is not None else item.id),
+        "content_hash": item.content_hash,
+        "opportunity": item.opportunity,
+        "date": to_iso(item.published or item.first_seen),
+        "published": to_iso(item.published),
+        "first_seen": to_iso(item.first_seen),
+        "updated_at": to_iso(item.updated_at),
+        "fetched_at": to_iso(item.fetched_at),
+    }
+
+
+def connect(settings: ElasticsearchSettings) -> Elasticsearch:
+    """A client for the configured cluster, with credentials read from the environment."""
+    options: dict[str, Any] = {
+        "request_timeout": settings.timeout,
+        # Transport-level retries for a whole request (a node restarting, a 503).
+        "max_retries": 3,
+        "retry_on_status": (429, 502, 503, 504),
+        "retry_on_timeout": True,
+    }
+    api_key = os.environ.get(settings.api_key_env)
+    username = os.environ.get(settings.username_env)
+    password = os.environ.get(settings.password_env)
+    if api_key:
+        options["api_key"] = api_key
+    elif username and password:
+        options["basic_auth"] = (username, password)
+    if settings.ca_certs is not None:
+        options["ca_certs"] = str(settings.ca_certs)
+    return Elasticsearch(settings.url, **options)
+
+
+@dataclass
+class BuildReport:
+    """What building a new index did."""
+
+    index: str
+    previous: list[str]
+    indexed: int
+    rejected: dict[int, str]
+    seconds: float
+
+
+class ElasticBackend:
+    """Index and search items in Elasticsearch through the configured alias."""
+
+    def __init__(
+        self, settings: ElasticsearchSettings, client: Elasticsearch | None = None
+    ) -> None:
+        self.settings = settings
+        self.alias = settings.index
+        self.client = client or connect(settings)
+        self._ready = False
+
+    # -- errors ---------------------------------------------------------------
+
+    def _unavailable(self, exc: Exception) -> UserError:
+        """A user-facing error for a transport or server failure."""
+        if isinstance(exc, elasticsearch.BadRequestError) and "compatible-with" in str(exc):
+            return UserError(
+                f"The Elasticsearch server at {self.settings.url} does not accept this client's "
+                f"version ({elasticsearch.__versionstr__}). Install the client whose major matches "
+                "the server: pip install 'elasticsearch>=8.13,<9' for an 8.x server, "
+                "'elasticsearch>=9,<10' for 9.x."
+            )
+        if isinstance(
+            exc, elasticsearch.AuthenticationException | elasticsearch.AuthorizationException
+        ):
+            return UserError(
+                f"Elasticsearch at {self.settings.url} refused the credentials ({exc}). Set "
+                f"{self.settings.api_key_env}, or {self.settings.username_env} and "
+                f"{self.settings.password_env}, in the environment."
+            )
+        reason = getattr(exc, "message", None) or str(exc) or type(exc).__name__
+        return SearchUnavailable(
+            f"Elasticsearch at {self.settings.url} is unavailable ({reason}). Nothing is lost: "
+            "items wait in the store's outbox; run `veille reindex --pending` once it is back "
+            "(scripts/elasticsearch-node start runs a local node)."
+        )
+
+    def _call(self, func: Callable[..., Any], **kwargs: Any) -> Any:
+        try:
+            return func(**kwargs)
+        except (elasticsearch.ConnectionError, elasticsearch.ConnectionTimeout) as exc:
+            raise self._unavailable(exc) from None
+        except elasticsearch.ApiError as exc:
+            if exc.meta.status >= 500 or exc.meta.status in (401, 403, 429):
+                raise self._unavailable(exc) from None
+            if isinstance(exc, elasticsearch.BadRequestError) and "compatible-with" in str(exc):
+                raise self._unavailable(exc) from None
+            raise
+
+    # -- index management -----------------------------------------------------
+
+    def indices(self) -> list[str]:
+        """The physical indices the alias points to (empty when it does not exist yet)."""
+        try:
+            found = self._call(self.client.indices.get_alias, name=self.alias)
+        except elasticsearch.NotFoundError:
+            return []
+        return sorted(found)
+
+    def generations(self) -> list[str]:
+        """Every physical index named `<alias>-v<N>`, whether aliased or not."""
+        try:
+            found = self._call(
+                self.client.indices.get, index=f"{self.alias}-v*", expand_wildcards="open,closed"
+            )
+        except elasticsearch.NotFoundError:
+            return []
+        return sorted(n for n in found if _GENERATION.search(n[len(self.alias) :]))
+
+    def ensure_index(self) -> str:
+        """Create `<alias>-v1` behind the alias if the alias does not exist; return the index."""
+        if self._ready:
+            return self.alias
+        current = self.indices()
+        if not current:
+            name = f"{self.alias}-v1"
+            try:
+                self._call(
+                    self.client.indices.create,
+                    index=name,
+                    mappings=mapping(self.settings),
+                    settings=index_settings(self.settings),
+                    aliases={self.alias: {"is_write_index": True}},
+                )
+            except elasticsearch.BadRequestError as exc:
+                if exc.error != "resource_already_exists_exception":
+                    raise UserError(
+                        f"Cannot create the Elasticsearch index {name} for alias {self.alias} "
+                        f"({exc.message}). If an index named {self.alias!r} already exists, "
+                        "set search.elasticsearch.index to another name."
+                    ) from None
+            current = [name]
+        self._ready = True
+        return current[-1]
+
+    def mapping_version(self) -> int | None:
+        """The mapping version recorded in the live index (None if unknown)."""
+        current = self.indices()
+        if not current:
+            return None
+        found = self._call(self.client.indices.get_mapping, index=current[-1])
+        meta = next(iter(found.values()))["mappings"].get("_meta", {})
+        version = meta.get("mapping_version")
+        return int(version) if version is not None else None
+
+    def refresh(self) -> None:
+        """Make everything indexed so far searchable."""
+        self._call(self.client.indices.refresh, index=self.alias)
+
+    def drop(self) -> None:
+        """Delete the alias and every index generation behind it (demo and tests)."""
+        names = sorted(set(self.indices()) | set(self.generations()))
+        if names:
+            self._call(self.client.indices.delete, index=",".join(names), ignore_unavailable=True)
+        self._ready = False
+
+    # -- writing --------------------------------------------------------------
+
+    def index(self, items: Iterable[StoredItem]) -> dict[int, str]:
+        """Index or re-index items; return {item_id: reason} for those Elasticsearch rejected."""
+        docs = {item.id: document(item) for item in items}
+        if not docs:
+            return {}
+        self.ensure_index()
+        rejected = self._send(self.alias, docs, parallel=False)
+        self.refresh()
+        return rejected
+
+    def delete(self, item_ids: Iterable[int]) -> None:
+        """Remove items from the index (missing ones are fine)."""
+        actions = [{"_op_type": "delete", "_index": self.alias, "_id": str(i)} for i in item_ids]
+        if not actions or not self.indices():
+            return
+        try:
+            helpers.bulk(self.client, actions, raise_on_error=False, refresh="wait_for")
+        except (elasticsearch.ConnectionError, elasticsearch.ConnectionTimeout) as exc:
+            raise self._unavailable(exc) from None
+
+    def _send(
+        self,
+        index: str,
+        docs: dict[int, dict[str, Any]],
+        parallel: bool,
+        on_done: Callable[[int], None] | None = None,
+    ) -> dict[int, str]:
+        """Bulk-send documents, re-sending 429/5xx failures with backoff; return rejections."""
+        pending = docs
+        rejected: dict[int, str] = {}
+        backoff = INITIAL_BACKOFF
+        for attempt in range(RETRY_ROUNDS + 1):
+            retry: dict[int, str] = {}
+            for ok, info in self._bulk(index, pending, parallel):
+                op = next(iter(info.values()))
+                item_id = int(op["_id"])
+                if ok:
+                    if on_done:
+                        on_done(1)
+                    continue
+                status = int(op.get("status", 0))
+                reason = _reason(op)
+                if status == 429 or status >= 500:
+                    retry[item_id] = reason
+                else:
+                    rejected[item_id] = reason
+                    if on_done:
+                        on_done(1)
+            if not retry:
+                break
+            if attempt == RETRY_ROUNDS:
+                rejected.update(
+                    {
+                        i: f"still failing after {RETRY_ROUNDS + 1} tries: {r}"
+                        for i, r in retry.items()
+                    }
+                )
+                if on_done:
+                    on_done(len(retry))
+                break
+            time.sleep(backoff)
+            backoff = min(backoff * 2, MAX_BACKOFF)
+            pending = {i: docs[i] for i in retry}
+        return rejected
+
+    def _bulk(
+        self, index: str, docs: dict[int, dict[str, Any]], parallel: bool
+    ) -> Iterator[tuple[bool, dict[str, Any]]]:
+        actions = (
+            {"_op_type": "index", "_index": index, "_id": str(i), "_source": doc}
+            for i, doc in docs.items()
+        )
+        try:
+            if parallel:
+                yield from helpers.parallel_bulk(
+                    self.client,
+                    actions,
+                    thread_count=BUILD_THREADS,
+                    chunk_size=BATCH_SIZE,
+                    raise_on_error=False,
+                    raise_on_exception=True,
+                )
+            else:
+                yield from helpers.streaming_bulk(
+                    self.client,
+                    actions,
+                    chunk_size=BATCH_SIZE,
+                    raise_on_error=False,
+                    raise_on_exception=True,
+                    max_retries=3,
+                    initial_backoff=INITIAL_BACKOFF,
+                    max_backoff=MAX_BACKOFF,
+                )
+        except (elasticsearch.ConnectionError, elasticsearch.ConnectionTimeout) as exc:
+            raise self._unavailable(exc) from None
+        except elasticsearch.ApiError as exc:
+            raise self._unavailable(exc) from None
+
+    def build(
+        self,
+        items: Iterable[StoredItem],
+        total: int | None = None,
+        on_done: Callable[[int], None] | None = None,
+        keep_previous: bool = False,
+    ) -> BuildReport:
+        """Build a new index generation from `items` and switch the alias to it atomically.
+
+        Searches keep hitting the old index until the switch. During the build the
+        new index skips refreshes, replicas and per-request fsyncs (Elastic's advice
+        for bulk loads); they are restored before the switch.
+        """
+        started = time.monotonic()
+        previous = self.indices()
+        taken = set(previous) | set(self.generations())
+        numbers = [int(m.group(1)) for n in taken if (m := _GENERATION.search(n))]
+        name = f"{self.alias}-v{max(numbers, default=0) + 1}"
+        self._call(
+            self.client.indices.create,
+            index=name,
+            mappings=mapping(self.settings),
+            settings={
+                **index_settings(self.settings),
+                "number_of_replicas": 0,
+                "refresh_interval": "-1",
+                "translog.durability": "async",
+            },
+        )
+        rejected: dict[int, str] = {}
+        indexed = 0
+        try:
+            chunk: dict[int, dict[str, Any]] = {}
+            for item in items:
+                chunk[item.id] = document(item)
+                if len(chunk) >= BATCH_SIZE * 20:
+                    rejected.update(self._send(name, chunk, parallel=True, on_done=on_done))
+                    indexed += len(chunk)
+                    chunk = {}
+            if chunk:
+                rejected.update(self._send(name, chunk, parallel=True, on_done=on_done))
+                indexed += len(chunk)
+            self._call(
+                self.client.indices.put_settings,
+                index=name,
+                settings={
+                    "number_of_replicas": self.settings.replicas,
+                    "refresh_interval": None,
+                    "translog.durability": "request",
+                },
+            )
+            self._call(self.client.indices.refresh, index=name)
+        except BaseException:
+            # A half-built index must never become live; drop it and keep the old one.
+            try:
+                self.client.indices.delete(index=name, ignore_unavailable=True)
+            except elasticsearch.ApiError:
+                pass
+            except (elasticsearch.ConnectionError, elasticsearch.ConnectionTimeout):
+                pass
+            raise
+        actions: list[dict[str, Any]] = [
+            {"remove": {"index": old, "alias": self.alias}} for old in previous
+        ]
+        actions.append({"add": {"index": name, "alias": self.alias, "is_write_index": True}})
+        self._call(self.client.indices.update_aliases, actions=actions)
+        self._ready = True
+        if not keep_previous:
+            stale = sorted(taken - {name})
+            if stale:
+                self._call(
+                    self.client.indices.delete, index=",".join(stale), ignore_unavailable=True
+                )
+        return BuildReport(
+            index=name,
+            previous=previous,
+            indexed=indexed - len(rejected),
+            rejected=rejected,
+            seconds=time.monotonic() - started,
+        )
+
+    # -- reading --------------------------------------------------------------
+
+    def search(self, query: SearchQuery) -> SearchResult:
+        """The requested page of hits, the total and the requested facets."""
+        parsed = check(query)
+        body = self._body(query, parsed, facets=query.facets)
+        body["from_"] = (query.page - 1) * query.per_page
+        body["size"] = query.per_page
+        body["sort"] = _sort(query, parsed)
+        body["track_scores"] = True
+        body["source_includes"] = HIT_FIELDS
+        if query.collapse:
+            body["collapse"] = {"field": "cluster"}
+        if not parsed.is_empty:
+            body["highlight"] = _highlight(parsed)
+        response = self._search(body)
+        total = self._total(response, query)
+        hits = [_hit(h, parsed) for h in response["hits"]["hits"]]
+        if parsed.is_empty and hits:
+            snippets = self._plain_snippets([h.id for h in hits])
+            for hit in hits:
+                hit.snippet = snippets.get(hit.id, "")
+        return SearchResult(
+            total=total,
+            hits=hits,
+            facets=_facets(response, query.facets),
+            page=query.page,
+            per_page=query.per_page,
+        )
+
+    def facets(self, query: SearchQuery) -> dict[str, list[FacetBucket]]:
+        """Facet counts over every item the query matches."""
+        parsed = check(query)
+        body = self._body(query, parsed, facets=query.facets)
+        body["size"] = 0
+        body["track_total_hits"] = False
+        return _facets(self._search(body), query.facets)
+
+    def count(self, query: SearchQuery) -> int:
+        """How many items match (clusters, when the query collapses them)."""
+        parsed = check(query)
+        body = self._body(query, parsed, facets=[])
+        body["size"] = 0
+        return self._total(self._search(body), query)
+
+    def _search(self, body: dict[str, Any]) -> dict[str, Any]:
+        self.ensure_index()
+        try:
+            response = self._call(self.client.search, index=self.alias, **body)
+        except elasticsearch.BadRequestError as exc:
+            # The query is built from quoted terms only, so this should not happen;
+            # if it does, the user still gets a message, not a traceback.
+            raise QueryError(f"Elasticsearch could not run this query ({exc.message}).") from None
+        return dict(response)
+
+    def _body(self, query: SearchQuery, parsed: Query, facets: list[str]) -> dict[str, Any]:
+        filters = _filters(query)
+        must: list[dict[str, Any]] = []
+        if not parsed.is_empty:
+            must.append(
+                {
+                    "simple_query_string": {
+                        "query": to_simple_query(parsed),
+                        "fields": SEARCH_FIELDS,
+                        "default_operator": "and",
+                        "flags": "AND|OR|NOT|PHRASE|PREFIX|PRECEDENCE|WHITESPACE",
+                        "auto_generate_synonyms_phrase_query": False,
+                    }
+                }
+            )
+        body: dict[str, Any] = {
+            "query": {"bool": {"must": must or [{"match_all": {}}], "filter": filters}},
+            "track_total_hits": True,
+        }
+        aggs = _aggregations(query, facets)
+        if aggs:
+            body["aggs"] = aggs
+        return body
+
+    def _total(self, response: dict[str, Any], query: SearchQuery) -> int:
+        if query.collapse:
+            return int(response["aggregations"]["_clusters"]["value"])
+        return int(response["hits"]["total"]["value"])
+
+    def _plain_snippets(self, ids: list[int]) -> dict[int, str]:
+        """The opening of each item's summary (or text) when there is nothing to highlight."""
+        response = self._call(
+            self.client.mget,
+            index=self.alias,
+            ids=[str(i) for i in ids],
+            source_includes=["summary", "text"],
+        )
+        out: dict[int, str] = {}
+        for doc in response["docs"]:
+            if doc.get("found"):
+                source = doc["_source"]
+                out[int(doc["_id"])] = plain_snippet(
+                    source.get("summary") or source.get("text") or ""
+                )
+        return out
+
+
+def open_backend(config: Config, store: Store) -> ElasticBackend:
+    """The Elasticsearch backend configured in `config` (the store is the system of record)."""
+    return ElasticBackend(config.settings.search.elasticsearch)
+
+
+def with_elasticsearch(config: Config, url: str, index: str | None = None) -> Config:
+    """A copy of `config` that searches and indexes in Elasticsearch at `url`."""
+    es = config.settings.search.elasticsearch.model_copy(
+        update={"url": url, **({"index": index} if index else {})}
+    )
+    search = config.settings.search.model_copy(
+        update={"backend": "elasticsearch", "elasticsearch": es}
+    )
+    settings = config.settings.model_copy(update={"search": search})
+    return config.model_copy(update={"settings": settings})
+
+
+# -- query translation ------------------------------------------------------------
+
+
+def to_simple_query(query: Query) -> str:
+    """The simple_query_string for a parsed query; every term is quoted or a plain prefix."""
+    parts = [_clause(c) for c in query.required]
+    parts += [f"-{_term(t)}" for t in query.excluded]
+    return " ".join(parts)
+
+
+def _clause(clause: Term | AnyOf) -> str:
+    if isinstance(clause, AnyOf):
+        return "(" + " | ".join(_term(t) for t in clause.options) + ")"
+    return _term(clause)
+
+
+def _term(term: Term) -> str:
+    if term.prefix:
+        # The parser guarantees a single run of letters/digits here.
+        return f"{term.words[0]}*"
+    # Inside quotes only `"` and `\` mean anything to simple_query_string; both
+    # go, and the analyzer then splits the text as it split the documents.
+    text = " ".join(term.text.replace("\\", " ").replace('"', " ").split())
+    return f'"{text}"'
+
+
+def _filters(query: SearchQuery) -> list[dict[str, Any]]:
+    filters: list[dict[str, Any]] = []
+    for field, values in (
+        ("source", query.sources),
+        ("category", query.categories),
+        ("language", query.languages),
+    ):
+        if values:
+            filters.append({"terms": {field: list(values)}})
+    for tag in dict.fromkeys(query.tags):
+        filters.append({"term": {"tags": tag}})
+    date_range: dict[str, Any] = {}
+    if query.published_from is not None:
+        date_range["gte"] = to_iso(query.published_from)
+    if query.published_to is not None:
+        date_range["lte"] = to_iso(query.published_to)
+    if date_range:
+        filters.append({"range": {"date": date_range}})
+    if query.first_seen_after is not None:
+        filters.append({"range": {"first_seen": {"gt": to_iso(query.first_seen_after)}}})
+    if query.min_id is not None:
+        filters.append({"range": {"id": {"gte": query.min_id}}})
+    if query.min_opportunity is not None:
+        filters.append({"range": {"opportunity": {"gte": query.min_opportunity}}})
+    return filters
+
+
+def _aggregations(query: SearchQuery, facets: list[str]) -> dict[str, Any]:
+    aggs: dict[str, Any] = {}
+    for name in dict.fromkeys(facets):
+        if name == "day":
+            aggs[name] = {
+                "date_histogram": {
+                    "field": "date",
+                    "calendar_interval": "day",
+                    "format": "yyyy-MM-dd",
+                    "time_zone": "UTC",
+                    "min_doc_count": 1,
+                }
+            }
+        else:
+            aggs[name] = {
+                "terms": {
+                    "field": _VALUE_FACETS[name],
+                    "size": query.facet_size,
+                    "order": [{"_count": "desc"}, {"_key": "asc"}],
+                }
+            }
+    if query.collapse:
+        aggs["_clusters"] = {
+            "cardinality": {"field": "cluster", "precision_threshold": CARDINALITY_PRECISION}
+        }
+    return aggs
+
+
+def _facets(response: dict[str, Any], facets: list[str]) -> dict[str, list[FacetBucket]]:
+    aggs = response.get("aggregations", {})
+    out: dict[str, list[FacetBucket]] = {}
+    for name in dict.fromkeys(facets):
+        buckets = aggs.get(name, {}).get("buckets", [])
+        key = "key_as_string" if name == "day" else "key"
+        out[name] = [FacetBucket(str(b[key]), int(b["doc_count"])) for b in buckets]
+    return out
+
+
+def _sort(query: SearchQuery, parsed: Query) -> list[Any]:
+    newest = [{"date": {"order": "desc"}}, {"id": {"order": "desc"}}]
+    if query.sort == "relevance" and not parsed.is_empty:
+        return ["_score", *newest]
+    return newest
+
+
+def _highlight(parsed: Query) -> dict[str, Any]:
+    # Only what the user looks for is marked, never the excluded terms.
+    positive = Query(parsed.required)
+    return {
+        "pre_tags": ["<mark>"],
+        "post_tags": ["</mark>"],
+        "encoder": "html",
+        "require_field_match": False,
+        "highlight_query": {
+            "simple_query_string": {
+                "query": to_simple_query(positive),
+                "fields": SEARCH_FIELDS,
+                "default_operator": "or",
+                "flags": "AND|OR|NOT|PHRASE|PREFIX|PRECEDENCE|WHITESPACE",
+            }
+        },
+        "fields": {
+            "text": {"fragment_size": SNIPPET_CHARS, "number_of_fragments": 1},
+            "summary": {"fragment_size": SNIPPET_CHARS, "number_of_fragments": 1},
+            "title": {"number_of_fragments": 0},
+        },
+    }
+
+
+def _hit(raw: dict[str, Any], parsed: Query) -> Hit:
+    source = raw["_source"]
+    cluster = source.get("cluster_id")
+    score = raw.get("_score")
+    return Hit(
+        id=int(source["id"]),
+        title=source.get("title") or "",
+        url=source.get("url") or "",
+        source=source.get("source") or "",
+        category=source.get("category") or "",
+        language=source.get("language"),
+        published=_date(source.get("published")),
+        first_seen=_date(source.get("first_seen")),
+        tags=list(source.get("tags") or []),
+        opportunity=source.get("opportunity"),
+        cluster_id=int(cluster) if cluster is not None else None,
+        snippet=_best_fragment(raw.get("highlight", {})),
+        score=round(float(score), 6) if score is not None and not parsed.is_empty else 0.0,
+    )
+
+
+def _best_fragment(highlight: dict[str, list[str]]) -> str:
+    """The fragment with the most marks, preferring the body over the summary and title."""
+    best, marks = "", 0
+    for field in ("text", "summary", "title"):
+        for fragment in highlight.get(field, []):
+            count = fragment.count("<mark>")
+            if count > marks:
+                best, marks = fragment, count
+    return best
+
+
+def plain_snippet(text: str) -> str:
+    """The opening of a text, cut at a word, HTML-escaped."""
+    text = " ".join(text.split())
+    if len(text) > PLAIN_SNIPPET_CHARS:
+        text = text[:PLAIN_SNIPPET_CHARS].rsplit(" ", 1)[0] + "…"
+    return html.escape(text, quote=True)
+
+
+def _date(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
+
+
+def _reason(op: dict[str, Any]) -> str:
+    error = op.get("error")
+    if isinstance(error, dict):
+        kind = error.get("type", "error")
+        reason = error.get("reason", "")
+        cause = error.get("caused_by", {})
+        extra = f" ({cause.get('type')}: {cause.get('reason')})" if cause else ""
+        return f"{kind}: {reason}{extra}"[:1000]
+    return str(error or f"status {op.get('status')}")[:1000]
