@@ -10,6 +10,7 @@ import pytest
 
 from tests.elasticsearch_node import ENV_URL, ElasticsearchNode, NodeUnavailable, is_healthy
 from tests.httpserver import FixtureServer
+from watch.smtpsink import SmtpSink
 
 FIXTURES = Path(__file__).parent / "fixtures"
 SITES = FIXTURES / "sites"
@@ -29,6 +30,14 @@ def site(http_server: FixtureServer) -> Iterator[FixtureServer]:
     """The fixture-site server with scripted routes cleared after the test."""
     yield http_server
     http_server.reset()
+
+
+@pytest.fixture
+def smtp_sink() -> Iterator[SmtpSink]:
+    """A real SMTP server (aiosmtpd) on 127.0.0.1 that keeps what it receives."""
+    sink = SmtpSink().start()
+    yield sink
+    sink.stop()
 
 
 @pytest.fixture(scope="session")

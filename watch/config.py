@@ -86,6 +86,8 @@ class SmtpSettings(_Model):
     password_env: str = "VEILLE_SMTP_PASSWORD"
     timeout: float = Field(30.0, gt=0)
     admin_email: str | None = None
+    # Extra CA bundle to trust for STARTTLS/SSL (a private relay's certificate).
+    ca_certs: Path | None = None
 
     def password(self) -> str | None:
         """The SMTP password from the environment, if any."""
@@ -305,15 +307,18 @@ def _closest_line(loc: tuple, lines: dict[tuple, int]) -> int | None:
     return None
 
 
+_LIST_SUBJECTS = {"sources": "source", "alerts": "alert rule"}
+
+
 def _subject(loc: tuple, raw: Any) -> str:
-    # Name the source by its `name` when the error is inside the sources list.
-    if len(loc) >= 2 and loc[0] == "sources" and isinstance(loc[1], int):
+    # Name the source (or alert rule) by its `name` when the error is inside its list.
+    if len(loc) >= 2 and loc[0] in _LIST_SUBJECTS and isinstance(loc[1], int):
         try:
-            name = raw["sources"][loc[1]].get("name")
+            name = raw[loc[0]][loc[1]].get("name")
         except (KeyError, IndexError, AttributeError, TypeError):
             name = None
         label = repr(name) if name else f"#{loc[1] + 1}"
-        return f"source {label}, "
+        return f"{_LIST_SUBJECTS[loc[0]]} {label}, "
     return ""
 
 

@@ -12,6 +12,8 @@ COMMAND_MODULES = (
     "watch.commands.collect",
     "watch.commands.read",
     "watch.commands.demo",
+    "watch.commands.alerts",
+    "watch.commands.run",
 )
 
 
