@@ -41,8 +41,8 @@ def smtp_sink() -> Iterator[SmtpSink]:
 
 
 @pytest.fixture(scope="session")
-def elasticsearch_url() -> Iterator[str]:
-    """A real Elasticsearch node for the session: $VEILLE_TEST_ES_URL, or one we start.
+def elasticsearch_node() -> Iterator[ElasticsearchNode | None]:
+    """The node this session started, or None when $VEILLE_TEST_ES_URL names a cluster.
 
     With CI=true a node that cannot start fails the tests; locally they skip, saying why.
     """
@@ -50,16 +50,24 @@ def elasticsearch_url() -> Iterator[str]:
     if given:
         if not is_healthy(given):
             _es_missing(f"{ENV_URL}={given} does not answer /_cluster/health")
-        yield given.rstrip("/")
+        yield None
         return
     node = ElasticsearchNode()
     try:
-        url = node.start()
+        node.start()
     except NodeUnavailable as exc:
         node.remove()
         _es_missing(str(exc))
-    yield url
+    yield node
     node.remove()
+
+
+@pytest.fixture(scope="session")
+def elasticsearch_url(elasticsearch_node: ElasticsearchNode | None) -> str:
+    """The URL of a real Elasticsearch node for the session."""
+    if elasticsearch_node is None:
+        return os.environ[ENV_URL].rstrip("/")
+    return elasticsearch_node.url
 
 
 def _es_missing(reason: str) -> None:

@@ -7,18 +7,23 @@ state. `VEILLE_TEST_ES_URL` points the tests at an existing cluster instead.
 
 from __future__ import annotations
 
+import http.client
+import json
 import os
 import shutil
 import socket
 import subprocess
 import tempfile
+import threading
 import urllib.request
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
 from watch.config import ElasticsearchSettings
 
@@ -122,3 +127,120 @@ def elastic_backend(store: Store, request: pytest.FixtureRequest) -> Iterator[El
         yield backend
     finally:
         backend.drop()
+
+
+@dataclass
+class Fault:
+    """A fault the proxy injects into requests whose path contains `path`.
+
+    `status` answers the whole request with that error; `item_status` forwards
+    the request and marks the first document of the bulk answer as failed.
+    """
+
+    path: str
+    status: int | None = None
+    item_status: int | None = None
+    times: int = 1
+
+
+class FaultProxy:
+    """A loopback HTTP proxy in front of a real node, injecting 429s and 5xx on demand.
+
+    Overload answers cannot be produced on demand by a healthy test node, so this
+    is the one place the tests fake a server behaviour; everything else is forwarded.
+    """
+
+    def __init__(self, upstream: str) -> None:
+        self.upstream = urlsplit(upstream)
+        self.faults: list[Fault] = []
+        self.injected = 0
+        self.lock = threading.Lock()
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: object) -> None:
+                pass
+
+            def _any(self) -> None:
+                proxy.handle(self)
+
+            do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = _any
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        """The proxy's URL, to use instead of the node's."""
+        return f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def start(self) -> FaultProxy:
+        """Serve in a background thread."""
+        self.thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving."""
+        self.server.shutdown()
+        self.server.server_close()
+
+    def _take(self, path: str) -> Fault | None:
+        with self.lock:
+            for fault in self.faults:
+                if fault.times > 0 and fault.path in path:
+                    fault.times -= 1
+                    self.injected += 1
+                    return fault
+        return None
+
+    def handle(self, request: BaseHTTPRequestHandler) -> None:
+        """Forward one request, or answer it with an injected fault."""
+        length = int(request.headers.get("Content-Length") or 0)
+        body = request.rfile.read(length) if length else b""
+        fault = self._take(request.path)
+        if fault is not None and fault.status is not None:
+            payload = json.dumps(
+                {
+                    "error": {"type": "injected_fault", "reason": "injected by the test proxy"},
+                    "status": fault.status,
+                }
+            ).encode()
+            self._reply(request, fault.status, {"Content-Type": "application/json"}, payload)
+            return
+        headers = {
+            k: v for k, v in request.headers.items() if k.lower() not in ("host", "content-length")
+        }
+        conn = http.client.HTTPConnection(self.upstream.hostname, self.upstream.port, timeout=60)
+        conn.request(request.command, request.path, body=body or None, headers=headers)
+        resp = conn.getresponse()
+        data = resp.read()
+        out = {
+            k: v
+            for k, v in resp.getheaders()
+            if k.lower() not in ("content-length", "transfer-encoding", "connection")
+        }
+        conn.close()
+        if fault is not None and fault.item_status is not None:
+            answer = json.loads(data)
+            first = answer["items"][0]
+            op = next(iter(first.values()))
+            op["status"] = fault.item_status
+            op["error"] = {"type": "injected_fault", "reason": "injected by the test proxy"}
+            answer["errors"] = True
+            data = json.dumps(answer).encode()
+        self._reply(request, resp.status, out, data)
+
+    @staticmethod
+    def _reply(
+        request: BaseHTTPRequestHandler, status: int, headers: dict[str, str], data: bytes
+    ) -> None:
+        request.send_response(status)
+        for key, value in headers.items():
+            request.send_header(key, value)
+        # The client refuses answers that do not say they come from Elasticsearch.
+        if not any(k.lower() == "x-elastic-product" for k in headers):
+            request.send_header("X-Elastic-Product", "Elasticsearch")
+        request.send_header("Content-Length", str(len(data)))
+        request.end_headers()
+        if request.command != "HEAD":
+            request.wfile.write(data)

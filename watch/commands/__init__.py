@@ -12,6 +12,7 @@ COMMAND_MODULES = (
     "watch.commands.collect",
     "watch.commands.read",
     "watch.commands.demo",
+    "watch.commands.elastic",
     "watch.commands.alerts",
     "watch.commands.run",
 )
