@@ -1,0 +1,177 @@
+"""Put back article paragraphs that trafilatura's precise mode left out.
+
+Favouring precision, trafilatura sometimes keeps only the first of several
+containers an article is split into (by ads or pull quotes), drops a paragraph
+that sits in a box of its own, or cuts an inline link out of a sentence. The page
+itself says what is missing: prose paragraphs of the DOM that are absent from the
+body although they share a container with paragraphs that are present, or sit in
+a sibling container of the same kind (same tag and class, three levels up).
+Those are put back in document order; everything else stays out.
+"""
+
+from __future__ import annotations
+
+import re
+
+from lxml.etree import Element, _Element
+from lxml.html import HtmlElement
+
+_WORD = re.compile(r"\w+")
+# A paragraph shorter than this is too weak a signal to put back.
+MIN_PROSE_CHARS = 120
+# Above this share of link text a paragraph is a teaser or a link list, not prose.
+MAX_LINK_SHARE = 0.3
+# Paragraphs under these never count as the article's text.
+_OUTSIDE = {
+    "nav",
+    "header",
+    "footer",
+    "aside",
+    "form",
+    "figure",
+    "figcaption",
+    "script",
+    "noscript",
+    "style",
+    "template",
+    "button",
+    "select",
+    "label",
+    "blockquote",
+    "li",
+    "ul",
+    "ol",
+    "table",
+    "h1",
+    "h2",
+    "h3",
+    "h4",
+    "h5",
+    "h6",
+}
+_CODE = re.compile(r"[{};=<>]|&\w+;|\b(?:var|function|window\.|document\.)")
+SIGNATURE_DEPTH = 3
+# Words that identify a paragraph's opening, to find one the body holds cut short.
+HEAD_WORDS = 8
+SHINGLE = 4
+# A paragraph with at least this share of its shingles in the body is present.
+COVERED_SHARE = 0.9
+
+
+def _norm(text: str) -> str:
+    return " ".join(_WORD.findall(text)).lower()
+
+
+def _prose_like(text: str) -> bool:
+    """Text that reads as sentences: not code, markup or a run of symbols."""
+    if len(_CODE.findall(text)) > 2:
+        return False
+    letters = sum(ch.isalpha() or ch.isspace() for ch in text)
+    return letters > 0.85 * len(text)
+
+
+def _signature(el: _Element) -> tuple[tuple[str, str], ...] | None:
+    """Tag and class of an element and its ancestors; None for an element without a class."""
+    if not el.get("class"):
+        return None
+    parts = []
+    node: _Element | None = el
+    for _ in range(SIGNATURE_DEPTH):
+        if node is None:
+            break
+        parts.append((str(node.tag), node.get("class") or ""))
+        node = node.getparent()
+    return tuple(parts)
+
+
+def prose_paragraphs(tree: HtmlElement) -> list[tuple[_Element, str]]:
+    """The page's <p> elements that read as article prose, with their text."""
+    found = []
+    for p in tree.iter("p"):
+        text = p.text_content()
+        if len(text) < MIN_PROSE_CHARS:
+            continue
+        link_chars = sum(len(a.text_content()) for a in p.iter("a"))
+        if link_chars > MAX_LINK_SHARE * len(text):
+            continue
+        if any(anc.tag in _OUTSIDE for anc in p.iterancestors()):
+            continue
+        found.append((p, text))
+    return found
+
+
+def _shingles(tokens: list[str]) -> list[tuple[str, ...]]:
+    """The 4-word shingles of a token list (the whole list when it is shorter)."""
+    if len(tokens) < SHINGLE:
+        return [tuple(tokens)] if tokens else []
+    return [tuple(tokens[i : i + SHINGLE]) for i in range(len(tokens) - SHINGLE + 1)]
+
+
+def recover_paragraphs(body: _Element, tree: HtmlElement) -> int:
+    """Insert into `body` the prose paragraphs it is missing; return how many changed.
+
+    Coverage is measured with word shingles so that the cost stays linear in the
+    page size: a paragraph is present when nearly all its shingles are in the body.
+    """
+    paragraphs = prose_paragraphs(tree)
+    if not paragraphs:
+        return 0
+    blocks = list(body)
+    shingle_block: dict[tuple[str, ...], int] = {}
+    openings: dict[str, int] = {}
+    for index, block in enumerate(blocks):
+        tokens = _norm("".join(block.itertext())).split()
+        for shingle in _shingles(tokens):
+            shingle_block.setdefault(shingle, index)
+        if block.tag == "p" and len(tokens) >= HEAD_WORDS:
+            openings.setdefault(" ".join(tokens[:HEAD_WORDS]), index)
+
+    states = []
+    covered_parents: set[_Element] = set()
+    for p, text in paragraphs:
+        tokens = _norm(text).split()
+        shingles = _shingles(tokens)
+        found = [shingle_block[s] for s in shingles if s in shingle_block]
+        covered = bool(shingles) and len(found) >= COVERED_SHARE * len(shingles)
+        states.append((p, text, tokens, found[-1] if covered else None))
+        if covered:
+            covered_parents.add(p.getparent())
+    if not covered_parents:
+        return 0  # trafilatura kept none of the page's prose: no anchor to recover around
+    signatures = {s for s in (_signature(el) for el in covered_parents) if s}
+
+    changed = 0
+    anchor: _Element | None = None  # the body block after which the next insert goes
+    for p, text, tokens, block_index in states:
+        if block_index is not None:
+            anchor = blocks[block_index]
+            continue
+        if not tokens or not _prose_like(text):
+            continue
+        clean = " ".join(text.split())
+        partial = openings.get(" ".join(tokens[:HEAD_WORDS]))
+        if partial is not None and len(tokens) > len(_norm(_block_text(blocks[partial])).split()):
+            # The body has this paragraph with words cut out of it: restore the full sentence.
+            block = blocks[partial]
+            for child in list(block):
+                block.remove(child)
+            block.text = clean
+            anchor = block
+            changed += 1
+            continue
+        parent = p.getparent()
+        if parent not in covered_parents and _signature(parent) not in signatures:
+            continue
+        new = Element("p")
+        new.text = clean
+        if anchor is None:
+            body.insert(0, new)
+        else:
+            anchor.addnext(new)
+        anchor = new
+        changed += 1
+    return changed
+
+
+def _block_text(block: _Element) -> str:
+    return "".join(block.itertext())

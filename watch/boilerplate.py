@@ -1,0 +1,319 @@
+"""Generic boilerplate left in an extracted article body, and its removal.
+
+Trafilatura finds the article's container well, but publishers put things inside
+that container which readers do not count as the story: the headline repeated at
+the top, "Related:" and "Read more:" links, lists of links to other stories,
+newsletter and follow-us prompts, and credit lines at the foot. These rules are
+about the kind of block, never about a particular site, and each is limited to
+short blocks (and, for prompts and credits, to the ends of the body) so that
+sentences of the story that merely mention such words survive.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+from lxml.etree import _Element
+from lxml.html import HtmlElement
+
+from watch.page_metadata import PageMetadata
+
+_WORD = re.compile(r"\w+")
+# Blocks that introduce a link to another story: "Related: ...", "Read more: ...".
+_LINK_LABEL = re.compile(
+    r"^\W*(?:related(?: (?:post|posts|article|articles|story|stories|content|reading|coverage))?"
+    r"|read (?:more|also|next)|see (?:more|also)|more(?: on this| from [\w ]{1,30})?|also(?: read)?"
+    r"|also on [\w.]+|recommended(?: for you)?|don'?t miss|must read|further reading|watch|listen"
+    r"|suggested(?: reading)?|lire aussi|à lire aussi|a lire aussi|voir aussi|lesen sie auch"
+    r"|mehr zum thema|leer más|lee también|leia também|leia mais|leggi anche|vedi anche)"
+    r"\s*(?::|\||-|–|—|»|>)",
+    re.IGNORECASE,
+)
+# Whole blocks that are a label or prompt rather than prose.
+_LABEL_BLOCK = re.compile(
+    r"^\W*(?:\d+\s+)?(?:comments?|leave a comment|add comment|reply|share"
+    r"|share this(?: story| article)?|print|email|advertisement|advertising|sponsored"
+    r"|related|related articles|related posts"
+    r"|related stories|more stories|more from [\w ]{1,30}|you may also like|you might also like"
+    r"|recommended|recommended for you|don'?t miss|read more|read next|see also|more"
+    r"|tell us what you think|like this (?:story|article)\?? share it with a friend"
+    r"|what do you think|trending|most popular|most read|top stories|[\w' ]{0,40}newsletter)\W*$",
+    re.IGNORECASE,
+)
+# Prompts to subscribe or follow, wherever they sit (short blocks only).
+_PROMPT = re.compile(
+    r"\b(?:sign up|subscribe|register)\b.{0,120}\b(?:newsletter|inbox|e-?mail|updates)\b"
+    r"|\bnewsletters?\b.{0,80}\b(?:sign up|subscribe|inbox|delivered)\b"
+    r"|\bget the latest\b.{0,60}\b(?:inbox|updates|newsletter)\b"
+    r"|\bfollow\b.{0,80}\bon (?:twitter|facebook|instagram|linkedin|youtube|tiktok|threads)\b"
+    r"|^\W*follow (?:us|me|him|her|them)\b"
+    r"|\b(?:like|enjoy)(?:d)? this (?:story|article)\b.{0,40}\bshare\b"
+    r"|^\W*have a (?:news )?tip\b"
+    r"|\bclick here (?:for more information|to subscribe)\b"
+    r"|^\W*(?:abonnez-vous|inscrivez-vous)\b"
+    r"|\bthanks? (?:you )?for (?:signing up|subscribing)\b|\bkeep an eye on your inbox\b"
+    r"|\berror processing your subscription\b",
+    re.IGNORECASE,
+)
+# Credit and source lines that close wire stories.
+_CREDIT = re.compile(
+    r"^\W*(?:(?:additional )?reporting by|writing by|editing by|edited by|compiled by"
+    r"|source|sources|with (?:post )?wires?|with (?:ap|afp|reuters|wire services)\b|filed under)\b"
+    r"|\bcontributed (?:reporting|to this report)\b"
+    r"|^\W*(?:copyright\b|©|ⓒ|\(c\)\s)|\ball rights reserved\b",
+    re.IGNORECASE,
+)
+# Stamps that are not prose: "Updated at 1:23 p.m.", "Reading time: 2 minutes".
+_STAMP = re.compile(
+    r"^\W*(?:updated|last updated|published|posted|publié le|mis à jour|reading time|read time"
+    r"|tempo de leitura|temps de lecture|lesezeit)\b",
+    re.IGNORECASE,
+)
+# Month and weekday names (en, fr, de, es, pt, it) and the small words of written dates.
+_DATE_WORDS = frozenset(
+    """
+    jan feb mar apr may jun jul aug sep sept oct nov dec january february march april june july
+    august september october november december monday tuesday wednesday thursday friday saturday
+    sunday mon tue wed thu fri sat sun am pm at on the of gmt utc est edt pst pdt cet cest bst
+    janvier février fevrier mars avril mai juin juillet août aout septembre octobre novembre
+    décembre decembre lundi mardi mercredi jeudi vendredi samedi dimanche le à h
+    januar februar märz maerz juni juli oktober dezember montag dienstag mittwoch donnerstag
+    freitag samstag sonntag um uhr am
+    enero febrero marzo abril mayo junio julio agosto septiembre octubre noviembre diciembre
+    lunes martes miércoles jueves viernes sábado domingo de del las
+    janeiro fevereiro março maio junho julho setembro outubro novembro dezembro
+    segunda terça quarta quinta sexta sábado domingo feira às
+    gennaio febbraio aprile maggio giugno luglio settembre ottobre dicembre
+    lunedì martedì mercoledì giovedì venerdì sabato domenica alle ore
+    """.split()  # noqa: SIM905 - a word list reads better as text
+)
+_YEAR = re.compile(r"^(?:19|20)\d{2}$")
+DEK_MAX_WORDS = 35
+PROMPT_MAX_WORDS = 45
+LABEL_MAX_WORDS = 30
+STAMP_MAX_WORDS = 12
+# How far from either end of the body credits and stamps are looked for.
+EDGE_BLOCKS = 4
+_BLOCK_TAGS = {"p", "head", "list", "quote", "table", "div"}
+
+
+def words(text: str) -> list[str]:
+    """The `\\w+` tokens of a text."""
+    return _WORD.findall(text)
+
+
+def _norm(text: str) -> str:
+    return " ".join(words(text)).lower()
+
+
+def _text(el: _Element) -> str:
+    return "".join(el.itertext()).strip()
+
+
+def clean_body(body: HtmlElement, page: HtmlElement, meta: PageMetadata) -> None:
+    """Remove boilerplate blocks from trafilatura's body element, in place."""
+    blocks = [el for el in body if el.tag in _BLOCK_TAGS]
+    if not blocks:
+        return
+    doomed: set[int] = set()
+    doomed.update(_leading_title(blocks, meta))
+    doomed.update(_leading_dek(blocks, page, meta, doomed))
+    anchors: Callable[[], set[str]] = _lazy_anchor_texts(page)
+    count = len(blocks)
+    after_label = False
+    for index, el in enumerate(blocks):
+        text = _text(el)
+        tokens = words(text)
+        n_words = len(tokens)
+        at_edge = index < EDGE_BLOCKS or index >= count - EDGE_BLOCKS
+        if el.tag == "list":
+            if _is_link_list(el, anchors):
+                doomed.add(index)
+            continue
+        if not n_words:
+            continue
+        bare = text.strip("[]() ")
+        label = False
+        if n_words <= LABEL_MAX_WORDS and (_LINK_LABEL.match(bare) or _LABEL_BLOCK.match(bare)):
+            doomed.add(index)
+            label = bool(_LABEL_BLOCK.match(bare))
+        elif (
+            (n_words <= PROMPT_MAX_WORDS and _PROMPT.search(text))
+            or (at_edge and n_words <= PROMPT_MAX_WORDS and _CREDIT.search(text))
+            or (at_edge and n_words <= STAMP_MAX_WORDS and _is_stamp(text, tokens))
+            or (n_words <= LABEL_MAX_WORDS and _is_shouted_link(text, anchors))
+        ):
+            doomed.add(index)
+        elif after_label and _is_headline_list(el, anchors):
+            # Headlines listed under "Don't miss" or "Related articles".
+            doomed.add(index)
+            label = True
+        after_label = label
+        if at_edge and el.tail and el.tail.strip():
+            tail_tokens = words(el.tail)
+            if len(tail_tokens) <= STAMP_MAX_WORDS and _is_stamp(el.tail, tail_tokens):
+                el.tail = None
+    for index in sorted(doomed, reverse=True):
+        _remove(blocks[index])
+
+
+def _remove(el: _Element) -> None:
+    """Drop an element but keep its tail text in place."""
+    parent = el.getparent()
+    if parent is None:
+        return
+    tail = (el.tail or "").strip()
+    if tail:
+        previous = el.getprevious()
+        if previous is not None:
+            previous.tail = (previous.tail or "") + " " + tail
+        else:
+            parent.text = (parent.text or "") + " " + tail
+    parent.remove(el)
+
+
+def _leading_title(blocks: list[_Element], meta: PageMetadata) -> list[int]:
+    """Indexes of the headline repeated at the top of the body, and any kicker above it."""
+    titles = {_norm(t) for t in meta.titles}
+    titles.discard("")
+    if not titles:
+        return []
+    for index, el in enumerate(blocks[:3]):
+        text = _norm(_text(el))
+        if not text:
+            continue
+        if text in titles or any(len(text) >= 20 and t.startswith(text) for t in titles):
+            # Short labels above the headline ("Review", a section name) go with it.
+            kickers = [i for i in range(index) if len(words(_text(blocks[i]))) <= 4]
+            return [*kickers, index] if len(kickers) == index else [index]
+    return []
+
+
+def _leading_dek(
+    blocks: list[_Element], page: HtmlElement, meta: PageMetadata, doomed: set[int]
+) -> list[int]:
+    """The standfirst above the story: the page description, in a container of its own.
+
+    Many pages use their first paragraph as description, so a block matching the
+    description only goes when the page puts it apart from the next paragraph.
+    """
+    description = _norm(meta.description).removesuffix(" ")
+    if len(description) < 20:
+        return []
+    for index in range(min(3, len(blocks) - 1)):
+        if index in doomed:
+            continue
+        text = _text(blocks[index])
+        norm = _norm(text)
+        if not norm or len(norm.split()) > DEK_MAX_WORDS:
+            return []
+        same = norm == description or (
+            len(norm) > 40 and (description.startswith(norm) or norm.startswith(description))
+        )
+        if not same:
+            continue
+        own = _page_block(page, text)
+        following = _page_block(page, _text(blocks[index + 1]))
+        if own is None or following is None:
+            return []
+        return [index] if own.getparent() is not following.getparent() else []
+    return []
+
+
+_CONTAINERS = {"p", "div", "h2", "h3", "h4", "section", "header", "li", "td", "blockquote"}
+
+
+def _page_block(page: HtmlElement, text: str) -> _Element | None:
+    """The page's block element whose own text opens like `text` (None if not found)."""
+    head = " ".join(words(text)[:6]).lower()
+    if len(head.split()) < 3:
+        return None
+    for el in page.iter():
+        own = el.text
+        if own and isinstance(el.tag, str) and _norm(own).startswith(head):
+            node: _Element | None = el
+            while node is not None and node.tag not in _CONTAINERS:
+                node = node.getparent()
+            return node
+    return None
+
+
+def _is_stamp(text: str, tokens: list[str]) -> bool:
+    """An "Updated at ..." or "Reading time" line, or a bare date."""
+    return bool(_STAMP.match(text)) or _is_date(tokens)
+
+
+def _is_date(tokens: list[str]) -> bool:
+    """A block that is only a written date ("sexta-feira, 22 de outubro de 2010 às 20:13")."""
+    if not any(_YEAR.match(t) for t in tokens):
+        return False
+    other = [t for t in tokens if not t.isdigit() and t.lower() not in _DATE_WORDS]
+    return len(other) <= 1
+
+
+def _is_shouted_link(text: str, anchors: Callable[[], set[str]]) -> bool:
+    """An all-capitals block that is the text of a link: a promo for another story or an app."""
+    if text.upper() != text:
+        return False
+    letters = [ch for ch in text if ch.isalpha()]
+    if len(letters) < 12 or sum(ch.isupper() for ch in letters) < 0.9 * len(letters):
+        return False
+    return _norm(text) in anchors()
+
+
+def _starts_with_link(text: str, anchors: Callable[[], set[str]]) -> bool:
+    """A line that opens with the text of a link of three words or more (a teaser)."""
+    tokens = _norm(text).split()
+    links = anchors()
+    return any(" ".join(tokens[:size]) in links for size in range(len(tokens), 2, -1))
+
+
+def _lines(el: _Element) -> list[str]:
+    """The lines of a block, split at its line breaks."""
+    lines = [""]
+    for node in el.xpath(".//text() | .//lb"):
+        if isinstance(node, str):
+            lines[-1] += node
+        else:
+            lines.append("")
+    return [line for line in lines if line.strip()]
+
+
+def _is_headline_list(el: _Element, anchors: Callable[[], set[str]]) -> bool:
+    """A block whose every line is a short teaser opening with a link."""
+    lines = _lines(el)
+    return bool(lines) and all(
+        len(words(line)) <= LABEL_MAX_WORDS and _starts_with_link(line, anchors) for line in lines
+    )
+
+
+def _lazy_anchor_texts(page: HtmlElement) -> Callable[[], set[str]]:
+    """A function giving the normalised texts of the page's links, computed on first use."""
+    cache: list[set[str]] = []
+
+    def get() -> set[str]:
+        if not cache:
+            texts = set()
+            for a in page.iter("a"):
+                text = _norm(a.text_content())
+                if text:
+                    texts.add(text)
+            cache.append(texts)
+        return cache[0]
+
+    return get
+
+
+def _is_link_list(el: _Element, anchors: Callable[[], set[str]]) -> bool:
+    """A list whose every item is the text of one link: links to other stories."""
+    # Items often hold a headline and a blurb in separate elements: keep them apart.
+    items = [" ".join(item.itertext()) for item in el.iter("item")]
+    items = [t for t in items if words(t)]
+    if len(items) < 2:
+        return False
+    links = anchors()
+    if all(_norm(t) in links for t in items):
+        return True
+    # Teasers: each item a headline link followed by a line of blurb.
+    return all(len(words(t)) <= PROMPT_MAX_WORDS and _starts_with_link(t, anchors) for t in items)
