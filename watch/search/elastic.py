@@ -68,6 +68,7 @@ HIT_FIELDS = [
     "cluster_id",
 ]
 _VALUE_FACETS = {"source": "source", "category": "category", "language": "language", "tags": "tags"}
+DEMO_INDEX = "veille-demo-items"
 _GENERATION = re.compile(r"-v(\d+)$")
 
 
@@ -591,6 +592,20 @@ def with_elasticsearch(config: Config, url: str, index: str | None = None) -> Co
     )
     settings = config.settings.model_copy(update={"search": search})
     return config.model_copy(update={"settings": settings})
+
+
+def prepare_demo(config: Config, url: str) -> Config:
+    """The demo config switched to a fresh `veille-demo-items` alias on the cluster at `url`.
+
+    Any index a previous demo left there is dropped, so the demo's searches only
+    see this run's items. Raises SearchUnavailable, with advice, if `url` does not answer.
+    """
+    demo = with_elasticsearch(config, url, index=DEMO_INDEX)
+    es = demo.settings.search.elasticsearch.model_copy(update={"replicas": 0})
+    search = demo.settings.search.model_copy(update={"elasticsearch": es})
+    demo = demo.model_copy(update={"settings": demo.settings.model_copy(update={"search": search})})
+    ElasticBackend(es).drop()
+    return demo
 
 
 # -- query translation ------------------------------------------------------------

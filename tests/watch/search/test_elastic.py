@@ -217,3 +217,20 @@ def test_credentials_and_ca_come_from_settings_and_environment(
     monkeypatch.setenv("VEILLE_ES_API_KEY", "a2V5")
     client = elastic.connect(ElasticsearchSettings(url="http://127.0.0.1:9"))
     assert client._headers["authorization"] == "ApiKey a2V5"
+
+
+def test_demo_gets_a_fresh_demo_alias_on_the_given_cluster(
+    elasticsearch_url: str, tmp_path: Path, store: Store
+) -> None:
+    config = Config(path=tmp_path / "veille.yaml", settings=Settings(), sources=[])
+    leftover = ElasticBackend(
+        ElasticsearchSettings(url=elasticsearch_url, index=elastic.DEMO_INDEX)
+    )
+    leftover.index(store.get_many(_fill(store, 2)))
+    demo = elastic.prepare_demo(config, elasticsearch_url)
+    settings = demo.settings.search.elasticsearch
+    assert demo.settings.search.backend == "elasticsearch"
+    assert (settings.url, settings.index) == (elasticsearch_url, elastic.DEMO_INDEX)
+    assert ElasticBackend(settings).indices() == []
+    with pytest.raises(SearchUnavailable):
+        elastic.prepare_demo(config, f"http://127.0.0.1:{free_port()}")
