@@ -1,0 +1,564 @@
+"""Item pipelines: canonicalise → extract → tag → store → stats.
+
+Scrapy's reactor is a single thread, so the CPU-heavy stages (extraction and
+tagging) run in a process pool with one worker per core, and the SQLite writes
+run in one writer thread that commits whatever is queued in one transaction.
+The reactor itself only moves bytes and Deferreds around.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import inspect
+import logging
+import multiprocessing
+import os
+import queue
+import re
+import signal
+import threading
+import unicodedata
+from collections.abc import Callable
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from scrapy.exceptions import DropItem
+from scrapy.utils.defer import maybe_deferred_to_future
+from twisted.internet.defer import Deferred
+from twisted.python.failure import Failure
+from w3lib.encoding import html_to_unicode
+
+from crawler.items import Article
+from watch.config import Config
+from watch.extract import extract
+from watch.store import Store, UpsertResult, UrlState
+from watch.tagging import Tagger
+from watch.urls import canonicalize, choose_canonical, find_rel_canonical
+
+if TYPE_CHECKING:
+    from typing import Self
+
+    from scrapy.crawler import Crawler
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+# A page without article metadata must have at least this much body text to count
+# as an article (hub and listing pages usually extract to less).
+MIN_ARTICLE_CHARS = 1000
+# With article metadata (og:type=article, JSON-LD NewsArticle ...), a short body will do.
+MIN_TAGGED_ARTICLE_CHARS = 150
+
+_ARTICLE_META = re.compile(
+    rb"""(?:property|name)\s*=\s*["']?og:type["']?\s+content\s*=\s*["']?article"""
+    rb"""|content\s*=\s*["']?article["']?\s+(?:property|name)\s*=\s*["']?og:type"""
+    rb"""|["']?article:published_time"""
+    rb"""|"@type"\s*:\s*\[?\s*"(?:News|Blog|Scholarly|Tech|Report|Analysis|Opinion|Reportage)?"""
+    rb"""(?:Article|Posting|NewsArticle)\"""",
+    re.IGNORECASE,
+)
+_SPACES = re.compile(r"\s+")
+# Newer extractors decode the page themselves given its Content-Type.
+_EXTRACT_DECODES = "content_type" in inspect.signature(extract).parameters
+
+
+@dataclass
+class PageItem:
+    """What a spider hands to the pipelines.
+
+    `article` carries what the feed or sitemap already said (title, date,
+    keywords, summary). With a `body`, the page is extracted and merged over
+    it; without one, the article is stored as it is (a feed entry kept
+    without its page). `state` is the URL's validators, saved with the item so
+    the next run can skip or conditionally fetch it.
+    """
+
+    article: Article
+    body: bytes | None = field(default=None, repr=False)
+    content_type: str | None = None
+    # Only keep the page if it looks like an article (site crawls reach hub pages too).
+    require_article: bool = False
+    # A date to fall back on when neither the source nor the page gives one (sitemap lastmod).
+    fallback_published: datetime | None = None
+    state: UrlState | None = None
+
+
+@dataclass
+class Stored:
+    """An article after the store took it, with what storing did."""
+
+    article: Article
+    result: UpsertResult | None
+    skipped: str | None = None
+
+
+def content_hash(title: str, text: str) -> str:
+    """A hash of the normalised title and text: changes only when the words do."""
+    normal = unicodedata.normalize("NFC", f"{title}\n{text}")
+    normal = _SPACES.sub(" ", normal).strip().lower()
+    return hashlib.sha256(normal.encode("utf-8")).hexdigest()
+
+
+def looks_like_article(html: bytes, text: str) -> bool:
+    """Whether a page is an article: article metadata, or a long enough body."""
+    if len(text) >= MIN_ARTICLE_CHARS:
+        return True
+    return len(text) >= MIN_TAGGED_ARTICLE_CHARS and bool(_ARTICLE_META.search(html[:300_000]))
+
+
+def detect_language(text: str) -> str | None:
+    """The language of a text (ISO 639-1), or None when there is too little to tell."""
+    sample = text[:2000]
+    if len(sample.split()) < 5:
+        return None
+    import py3langid
+
+    lang, _score = py3langid.classify(sample)
+    return lang
+
+
+# -- work done in the worker processes -------------------------------------------
+
+_worker_config: Config | None = None
+_worker_tagger: Tagger | None = None
+
+
+def _worker_init(config_json: str | None) -> None:
+    # Ctrl-C is for the crawl process to handle; workers just finish their task.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    global _worker_config, _worker_tagger
+    _worker_config = Config.model_validate_json(config_json) if config_json else None
+    _worker_tagger = None
+
+
+def finish_article(item: PageItem) -> Article | None:
+    """Extract a page (if any) and merge it over what the source said; None if not an article.
+
+    Runs in a worker process: decoding, extraction, canonical URL, language
+    and content hash are all CPU work.
+    """
+    hint = item.article
+    article = dataclasses.replace(hint, keywords=list(hint.keywords))
+    page_url = hint.url
+    if item.body is not None:
+        if _EXTRACT_DECODES:
+            found = extract(item.body, page_url, content_type=item.content_type)
+        else:
+            _encoding, html = html_to_unicode(item.content_type, item.body)
+            found = extract(html, page_url)
+        text = (found.text or "").strip()
+        if item.require_article and not looks_like_article(item.body, text):
+            return None
+        if not text and not hint.text and not hint.summary:
+            return None
+        declared = find_rel_canonical(item.body, page_url) or found.canonical_url
+        article.canonical_url = choose_canonical(page_url, declared)
+        article.title = hint.title or found.title
+        article.text = text or hint.text
+        article.summary = hint.summary or found.summary
+        article.author = hint.author or found.author
+        article.published = hint.published or found.published or item.fallback_published
+        article.language = found.language or hint.language
+    else:
+        article.canonical_url = article.canonical_url or canonicalize(page_url)
+        article.published = article.published or item.fallback_published
+    if not article.text:
+        article.text = article.summary
+    if article.language is None:
+        article.language = detect_language(article.text or article.title)
+    elif article.language:
+        article.language = article.language.split("-")[0].split("_")[0].lower()
+    if article.published is not None and article.published.tzinfo is None:
+        article.published = article.published.replace(tzinfo=UTC)
+    article.content_hash = content_hash(article.title, article.text)
+    return article
+
+
+def tag_article(article: Article) -> Article:
+    """Tag an article with the configured Tagger (built once per worker)."""
+    global _worker_tagger
+    if _worker_tagger is None:
+        if _worker_config is None:
+            return article
+        _worker_tagger = Tagger.from_config(_worker_config)
+    _worker_tagger.tag(article)
+    return article
+
+
+# -- the worker pool ---------------------------------------------------------------
+
+
+class WorkerPool:
+    """A process pool for CPU work, one per crawl process, with Deferred results.
+
+    Workers are forked; start the pool before the reactor runs (while the
+    process has no other threads) so the fork copies a quiet process, with
+    trafilatura already imported.
+    """
+
+    _instance: WorkerPool | None = None
+
+    def __init__(self, config: Config | None, workers: int | None = None) -> None:
+        self.config_json = config.model_dump_json() if config is not None else None
+        self.workers = workers or os.cpu_count() or 1
+        self.executor = self._new_executor()
+
+    def _new_executor(self) -> ProcessPoolExecutor:
+        executor = ProcessPoolExecutor(
+            max_workers=self.workers,
+            mp_context=multiprocessing.get_context("fork"),
+            initializer=_worker_init,
+            initargs=(self.config_json,),
+        )
+        # The first submit forks every worker at once: do it now, not mid-crawl.
+        executor.submit(os.getpid).result()
+        return executor
+
+    @classmethod
+    def start(cls, config: Config | None) -> WorkerPool:
+        """The process's pool, created on first use."""
+        if cls._instance is None:
+            cls._instance = cls(config)
+        return cls._instance
+
+    @classmethod
+    def stop(cls) -> None:
+        """Shut the pool down (waits for running tasks)."""
+        if cls._instance is not None:
+            cls._instance.executor.shutdown(wait=True, cancel_futures=True)
+            cls._instance = None
+
+    async def run(self, func: Callable[..., T], *args: Any) -> T:
+        """Run `func(*args)` in a worker; a crashed pool is replaced and the error raised."""
+        try:
+            future = self.executor.submit(func, *args)
+        except BrokenProcessPool:
+            self.executor = self._new_executor()
+            future = self.executor.submit(func, *args)
+        try:
+            return await maybe_deferred_to_future(deferred_from_future(future))
+        except BrokenProcessPool:
+            # A worker died (out of memory, a crash in a C parser): start fresh ones.
+            self.executor.shutdown(wait=False, cancel_futures=True)
+            self.executor = self._new_executor()
+            raise
+
+
+def deferred_from_future(future: Future) -> Deferred:
+    """A Deferred that fires, in the reactor thread, when a concurrent Future completes."""
+    from twisted.internet import reactor
+
+    d: Deferred = Deferred()
+
+    def done(f: Future) -> None:
+        try:
+            result = f.result()
+        except BaseException as exc:
+            reactor.callFromThread(d.errback, Failure(exc))
+        else:
+            reactor.callFromThread(d.callback, result)
+
+    future.add_done_callback(done)
+    return d
+
+
+# -- the store writer --------------------------------------------------------------
+
+
+@dataclass
+class _Job:
+    kind: str  # "article" | "state" | "flush"
+    article: Article | None = None
+    state: UrlState | None = None
+    deferred: Deferred | None = None
+
+
+class StoreWriter:
+    """The process's one SQLite writer: a thread that commits queued work in batches.
+
+    Each batch is one transaction (each item in its own savepoint, so one bad
+    item does not roll back the others), which keeps SQLite far from being the
+    bottleneck. An item and its URL validators commit together, so a crawl
+    killed at any moment leaves a store where "validators saved" always means
+    "item stored", and the next run resumes cleanly.
+    """
+
+    _instances: dict[Path, StoreWriter] = {}
+
+    def __init__(self, db_path: Path, enqueue_index: bool, batch_size: int = 500) -> None:
+        self.db_path = db_path
+        self.enqueue_index = enqueue_index
+        self.batch_size = batch_size
+        self.queue: queue.Queue[_Job | None] = queue.Queue()
+        # Canonical URLs stored in this process: the same article seen twice in one
+        # run (two feeds, two sitemaps) is stored once.
+        self.seen: dict[str, UpsertResult] = {}
+        self.thread = threading.Thread(target=self._loop, name="veille-store", daemon=True)
+        self.thread.start()
+
+    @classmethod
+    def for_config(cls, config: Config) -> StoreWriter:
+        """The writer for a config's store, started on first use."""
+        path = config.db_path
+        writer = cls._instances.get(path)
+        if writer is None:
+            es = config.settings.search.backend == "elasticsearch"
+            writer = cls._instances[path] = cls(path, enqueue_index=es)
+        return writer
+
+    @classmethod
+    def close_all(cls) -> None:
+        """Commit everything queued and stop every writer thread."""
+        for writer in list(cls._instances.values()):
+            writer.close()
+        cls._instances.clear()
+
+    def submit(self, article: Article, state: UrlState | None) -> Deferred:
+        """Queue an article (and its URL validators); fires with its UpsertResult."""
+        d: Deferred = Deferred()
+        self.queue.put(_Job("article", article=article, state=state, deferred=d))
+        return d
+
+    def save_state(self, state: UrlState) -> Deferred:
+        """Queue URL validators on their own (a feed's ETag once its entries are stored)."""
+        d: Deferred = Deferred()
+        self.queue.put(_Job("state", state=state, deferred=d))
+        return d
+
+    def flush(self) -> Deferred:
+        """A Deferred that fires once everything queued so far is committed."""
+        d: Deferred = Deferred()
+        self.queue.put(_Job("flush", deferred=d))
+        return d
+
+    def close(self) -> None:
+        """Commit what is queued and stop the thread (blocking)."""
+        self.queue.put(None)
+        self.thread.join()
+
+    def _loop(self) -> None:
+        store = Store(self.db_path)
+        try:
+            while True:
+                job = self.queue.get()
+                if job is None:
+                    return
+                batch = [job]
+                stop = False
+                # Take whatever else is waiting: batches grow with the load.
+                while len(batch) < self.batch_size:
+                    try:
+                        more = self.queue.get_nowait()
+                    except queue.Empty:
+                        break
+                    if more is None:
+                        stop = True
+                        break
+                    batch.append(more)
+                self._commit(store, batch)
+                if stop:
+                    return
+        finally:
+            store.close()
+
+    def _commit(self, store: Store, batch: list[_Job]) -> None:
+        from twisted.internet import reactor
+
+        outcomes: list[Any] = []
+        seen_before = dict(self.seen)
+        try:
+            with store.transaction() as conn:
+                for job in batch:
+                    conn.execute("SAVEPOINT job")
+                    try:
+                        outcome = self._apply(store, job)
+                    except Exception as exc:
+                        conn.execute("ROLLBACK TO job")
+                        outcome = Failure(exc)
+                    conn.execute("RELEASE job")
+                    outcomes.append(outcome)
+        except Exception as exc:  # the commit itself failed: nothing in the batch is stored
+            self.seen = seen_before
+            failure = Failure(exc)
+            outcomes = [failure] * len(batch)
+        for job, outcome in zip(batch, outcomes, strict=True):
+            if job.deferred is None:
+                continue
+            if isinstance(outcome, Failure):
+                reactor.callFromThread(job.deferred.errback, outcome)
+            else:
+                reactor.callFromThread(job.deferred.callback, outcome)
+
+    def _apply(self, store: Store, job: _Job) -> Any:
+        if job.kind == "flush":
+            return None
+        if job.kind == "state":
+            assert job.state is not None
+            store.save_url_state(job.state)
+            return None
+        article = job.article
+        assert article is not None
+        canonical = article.canonical_url or article.url
+        earlier = self.seen.get(canonical)
+        if earlier is not None:
+            result = UpsertResult("duplicate", earlier.item_id, earlier.cluster_id)
+        else:
+            result = store.upsert(article)
+            self.seen[canonical] = result
+            # A near-duplicate is a new row too: the search engine needs it as well.
+            if self.enqueue_index:
+                store.enqueue_index([result.item_id])
+        if job.state is not None:
+            store.save_url_state(job.state)
+        return result
+
+
+# -- the pipelines -----------------------------------------------------------------
+
+
+class _Stage:
+    """Common plumbing: the crawler, its spider, and the config it crawls with."""
+
+    def __init__(self, crawler: Crawler) -> None:
+        self.crawler = crawler
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> Self:
+        """Build the stage for a crawler."""
+        return cls(crawler)
+
+    @property
+    def spider(self) -> Any:
+        return self.crawler.spider
+
+    @property
+    def config(self) -> Config:
+        config = getattr(self.spider, "config", None)
+        if config is None:
+            from crawler.spiders.base import default_config
+
+            config = default_config()
+        return config
+
+
+def as_page_item(item: Any, source: str = "") -> PageItem:
+    """Accept what any spider yields: a PageItem, an Article, or a dict of Article fields."""
+    if isinstance(item, PageItem):
+        return item
+    if isinstance(item, Article):
+        return PageItem(item)
+    if isinstance(item, dict):
+        names = {f.name for f in dataclasses.fields(Article)}
+        data = {k: v for k, v in item.items() if k in names}
+        data.setdefault("source", source)
+        return PageItem(Article(**data))
+    raise DropItem(f"unsupported item type {type(item).__name__}")
+
+
+class CanonicalizePipeline(_Stage):
+    """Give every item its canonical URL (lower-case host, no fragment, no tracking)."""
+
+    def process_item(self, item: Any) -> PageItem:
+        """Canonicalise the item's URL."""
+        page = as_page_item(item, getattr(self.spider, "name", ""))
+        page.article.url = page.article.url.strip()
+        page.article.canonical_url = canonicalize(page.article.canonical_url or page.article.url)
+        return page
+
+
+class ExtractPipeline(_Stage):
+    """Extract fetched pages in the worker pool and merge them over the source's hints."""
+
+    def open_spider(self) -> None:
+        """Make sure the worker pool is running."""
+        self.pool = WorkerPool.start(self.config)
+
+    async def process_item(self, item: PageItem) -> PageItem:
+        """Turn the page into a finished article, or drop it when it is not one."""
+        try:
+            article = await self.pool.run(finish_article, item)
+        except BrokenProcessPool:
+            _note(self.spider, item.article.url, "extraction crashed a worker process")
+            raise DropItem(
+                f"extraction crashed on {item.article.url}", log_level="WARNING"
+            ) from None
+        if article is None:
+            raise DropItem(f"not an article: {item.article.url}", log_level="DEBUG")
+        item.article = article
+        item.body = None  # the HTML is not needed any more; free it early
+        return item
+
+
+class TagPipeline(_Stage):
+    """Tag articles (topics, competitors, opportunity score) in the worker pool."""
+
+    def open_spider(self) -> None:
+        """Make sure the worker pool is running."""
+        self.pool = WorkerPool.start(self.config)
+        self.failed = False
+
+    async def process_item(self, item: PageItem) -> PageItem:
+        """Tag the article; a tagging failure keeps the article untagged and says so once."""
+        try:
+            item.article = await self.pool.run(tag_article, item.article)
+        except Exception as exc:
+            if not self.failed:
+                self.failed = True
+                logger.warning("Tagging failed, storing untagged: %s", exc, exc_info=True)
+                _note(self.spider, item.article.url, f"tagging failed ({exc}); stored untagged")
+        return item
+
+
+class StorePipeline(_Stage):
+    """Upsert articles into the SQLite store through the process's batching writer."""
+
+    def open_spider(self) -> None:
+        """Attach to the store writer."""
+        self.writer = StoreWriter.for_config(self.config)
+
+    async def process_item(self, item: PageItem) -> Stored:
+        """Store the article; its URL validators are saved in the same transaction."""
+        result = await maybe_deferred_to_future(self.writer.submit(item.article, item.state))
+        return Stored(item.article, result)
+
+    async def close_spider(self) -> None:
+        """Wait until everything this spider sent is committed."""
+        await maybe_deferred_to_future(self.writer.flush())
+
+
+class StatsPipeline(_Stage):
+    """Count new/updated/unchanged/duplicate items per source; pass the Article on."""
+
+    def process_item(self, item: Stored | PageItem) -> Article:
+        """Count the outcome."""
+        stats = getattr(self.spider, "run_stats", None)
+        if isinstance(item, PageItem):
+            return item.article
+        if stats is not None and item.result is not None:
+            status = item.result.status
+            if status == "new":
+                stats.new += 1
+            elif status == "updated":
+                stats.updated += 1
+            elif status == "unchanged":
+                stats.unchanged += 1
+            else:
+                stats.duplicates += 1
+        return item.article
+
+
+def _note(spider: Any, url: str, message: str) -> None:
+    note = getattr(spider, "note_error", None)
+    if note is not None:
+        note(url, message)
+
+
+def utc_now() -> datetime:
+    """The current time, timezone-aware UTC."""
+    return datetime.now(UTC)
