@@ -493,6 +493,19 @@ class Store:
         ]
         return {**dict(row), "sources": sources}
 
+    def get_run(self, run_id: int) -> dict[str, Any] | None:
+        """One crawl run with its per-source counts (as `last_run` gives them)."""
+        row = self.conn.execute("SELECT * FROM crawl_runs WHERE id = ?", (run_id,)).fetchone()
+        if row is None:
+            return None
+        sources = [
+            {**dict(r), "messages": json.loads(r["messages"])}
+            for r in self.conn.execute(
+                "SELECT * FROM crawl_run_sources WHERE run_id = ? ORDER BY source", (run_id,)
+            )
+        ]
+        return {**dict(row), "sources": sources}
+
     # -- search-engine outbox ---------------------------------------------
 
     def enqueue_index(self, item_ids: Iterable[int]) -> None:
