@@ -56,6 +56,8 @@ _BINARY_MAGIC = (
 _CONTROL_BYTES = bytes(b for b in range(32) if b not in (9, 10, 12, 13))
 # Above this share of control bytes in its opening, data is binary, not text.
 MAX_CONTROL_SHARE = 0.1
+# Detection guesses within this much "chaos" of the cleanest count as equally clean.
+CHAOS_MARGIN = 0.02
 
 
 def looks_binary(data: bytes) -> bool:
@@ -146,14 +148,19 @@ def decode_html(data: bytes, declared: str | None = None) -> str:
 
 
 def _detect(data: bytes) -> str:
-    """Decode with the charset charset-normalizer finds most plausible, else lossy UTF-8."""
+    """Decode with the most plausible charset charset-normalizer finds, else lossy UTF-8.
+
+    Its first guess is often a sibling code page on short texts (Baltic for French),
+    so among the guesses nearly as clean as the best, the most coherent one wins,
+    and windows-1252, the web's historical default, wins ties.
+    """
     from charset_normalizer import from_bytes  # imported late: rarely needed and slow to load
 
     sample = data if len(data) <= 200_000 else data[:100_000] + data[-100_000:]
-    best = from_bytes(sample).best()
-    if best is not None and best.encoding:
-        text = _try(data, best.encoding)
-        if text is not None:
-            return text
-        return data.decode(best.encoding, "replace")
-    return data.decode("utf-8", "replace")
+    matches = list(from_bytes(sample))
+    if not matches:
+        return data.decode("utf-8", "replace")
+    cleanest = min(m.chaos for m in matches)
+    close = [m for m in matches if m.chaos <= cleanest + CHAOS_MARGIN]
+    best = max(close, key=lambda m: (round(m.coherence, 2), m.encoding == "cp1252"))
+    return data.decode(best.encoding, "replace")

@@ -15,6 +15,7 @@ COMMAND_MODULES = (
     "watch.commands.elastic",
     "watch.commands.alerts",
     "watch.commands.run",
+    "watch.commands.extract",
 )
 
 
