@@ -17,6 +17,7 @@ import html
 import json
 import sqlite3
 from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from watch.search.backend import FacetBucket, Hit, QueryError, SearchQuery, SearchResult
@@ -26,6 +27,7 @@ from watch.store import Store, StoredItem, from_iso, to_iso
 # BM25 column weights: a match in the title counts most, then the summary.
 TITLE_WEIGHT, SUMMARY_WEIGHT, TEXT_WEIGHT = 10.0, 4.0, 1.0
 SNIPPET_TOKENS = 24
+CACHE_KIB = 64 * 1024
 # Characters shown as the snippet when there is no query text to highlight.
 PLAIN_SNIPPET_CHARS = 220
 # snippet() wraps matches in these control characters; the text is escaped
@@ -33,20 +35,20 @@ PLAIN_SNIPPET_CHARS = 220
 # inject HTML.
 _OPEN, _CLOSE = "\x02", "\x03"
 
-# The item's date: published, or first seen when the source gave none.
-_DATE = "COALESCE(i.published, i.first_seen)"
-_CLUSTER = "COALESCE(i.cluster_id, i.id)"
+# `search_facts` (migration 0005) holds, per item, what queries filter, sort
+# and facet on: `date` is published, or first seen when the source gave none;
+# `cluster` is the near-duplicate cluster, or the item's own id.
+_DATE = "f.date"
+_CLUSTER = "f.cluster"
 _RANK = f"bm25(items_fts, {TITLE_WEIGHT}, {SUMMARY_WEIGHT}, {TEXT_WEIGHT})"
+# Covering indexes from migration 0005, one per value facet.
+_COVERING = {name: f"search_facts_by_{name}" for name in ("source", "category", "language", "day")}
+# Above this share of all items, a facet scans its covering index in order.
+BROAD_SHARE = 0.2
 _HIT_COLUMNS = (
     "i.id, i.title, i.url, i.source, i.category, i.language, i.published, i.first_seen, "
     "i.tags, i.opportunity, i.cluster_id"
 )
-_FACET_COLUMN = {
-    "source": "source",
-    "category": "category",
-    "language": "language",
-    "day": "day",
-}
 
 
 def to_match(query: Query) -> str:
@@ -77,6 +79,8 @@ class SqliteBackend:
     def __init__(self, store: Store) -> None:
         self.store = store
         self.conn: sqlite3.Connection = store.conn
+        # The default 2 MB page cache thrashes on facet joins at 100k items.
+        self.conn.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
 
     # -- the SearchBackend interface ---------------------------------------
 
@@ -114,18 +118,18 @@ class SqliteBackend:
 
     # -- SQL ------------------------------------------------------------------
 
-    def _source(self, query: SearchQuery, parsed: Query) -> tuple[str, list[Any]]:
-        """FROM ... WHERE ... selecting the matching items as `i` (with FTS when text)."""
+    def _rows(self, query: SearchQuery, parsed: Query) -> _Rows:
+        """The matching items' facts as `f` (joined to FTS when there is text)."""
         where, params = _filters(query)
         if parsed.is_empty:
-            sql = "FROM items i"
-        else:
-            sql = "FROM items_fts JOIN items i ON i.id = items_fts.rowid"
-            where.insert(0, "items_fts MATCH ?")
-            params.insert(0, to_match(parsed))
-        if where:
-            sql += " WHERE " + " AND ".join(where)
-        return sql, params
+            return _Rows("search_facts f", where, params)
+        # CROSS JOIN keeps FTS as the outer loop: driven from a filter's index
+        # instead, SQLite would re-run the MATCH for every row.
+        return _Rows(
+            "items_fts CROSS JOIN search_facts f ON f.id = items_fts.rowid",
+            ["items_fts MATCH ?", *where],
+            [to_match(parsed), *params],
+        )
 
     def _execute(self, sql: str, params: list[Any]) -> list[sqlite3.Row]:
         try:
@@ -140,65 +144,69 @@ class SqliteBackend:
     def _stats(
         self, query: SearchQuery, parsed: Query, facets: list[str]
     ) -> tuple[int, dict[str, list[FacetBucket]]]:
-        """The total and the facets, from one pass over the matched rows."""
-        source, params = self._source(query, parsed)
+        """The total and the requested facets."""
         wanted = list(dict.fromkeys(facets))
-        if not wanted:
-            counted = f"count(DISTINCT {_CLUSTER})" if query.collapse else "count(*)"
-            row = self._execute(f"SELECT {counted} {source}", params)[0]
-            return int(row[0]), {}
-        columns = ["i.id AS id", f"{_CLUSTER} AS cluster"]
-        if "source" in wanted:
-            columns.append("i.source AS source")
-        if "category" in wanted:
-            columns.append("i.category AS category")
-        if "language" in wanted:
-            columns.append("i.language AS language")
-        if "day" in wanted:
-            columns.append(f"substr({_DATE}, 1, 10) AS day")
-        total_expr = "count(DISTINCT cluster)" if query.collapse else "count(*)"
-        parts = [f"SELECT '' AS facet, NULL AS value, {total_expr} AS n FROM m"]
-        tail_params: list[Any] = []
-        for name in wanted:
-            if name == "tags":
-                parts.append(
-                    "SELECT * FROM (SELECT 'tags', t.tag, count(*) AS n FROM m "
-                    "JOIN item_tags t ON t.item_id = m.id GROUP BY t.tag "
-                    "ORDER BY n DESC, t.tag LIMIT ?)"
-                )
-                tail_params.append(query.facet_size)
-            elif name == "day":
-                parts.append("SELECT 'day', day, count(*) FROM m GROUP BY day")
-            else:
-                col = _FACET_COLUMN[name]
-                parts.append(
-                    f"SELECT * FROM (SELECT '{name}', {col}, count(*) AS n FROM m "
-                    f"WHERE {col} IS NOT NULL GROUP BY {col} ORDER BY n DESC, {col} LIMIT ?)"
-                )
-                tail_params.append(query.facet_size)
-        sql = (
-            f"WITH m AS MATERIALIZED (SELECT {', '.join(columns)} {source}) "
-            + " UNION ALL ".join(parts)
-        )
-        rows = self._execute(sql, params + tail_params)
-        total = 0
+        matched = self._rows(query, parsed)
+        total_expr = f"count(DISTINCT {_CLUSTER})" if query.collapse else "count(*)"
+        rows: list[tuple[str, Any, int]] = []
+        if parsed.is_empty:
+            # No MATCH to repeat: each facet is its own GROUP BY. Over a large
+            # share of the items, scanning the facet's covering index in order
+            # beats any plan that sorts the matches.
+            total = int(self._execute(f"SELECT {total_expr} {matched.sql()}", matched.params)[0][0])
+            broad = False
+            if total and wanted:
+                everything = int(self._execute("SELECT count(*) FROM search_facts", [])[0][0])
+                broad = total >= BROAD_SHARE * everything
+            for name in wanted if total else []:
+                if broad and name == "tags" and matched.conditions:
+                    # Probe the matched ids while reading item_tags in tag order.
+                    sql = (
+                        "SELECT 'tags', t.tag, count(*) AS n FROM item_tags t INDEXED BY "
+                        f"item_tags_tag WHERE t.item_id IN (SELECT f.id {matched.sql()}) "
+                        "GROUP BY t.tag ORDER BY n DESC, t.tag LIMIT ?"
+                    )
+                    rows += self._execute(sql, [*matched.params, query.facet_size])
+                    continue
+                rows_for = matched
+                if broad and name in _COVERING:
+                    rows_for = replace(
+                        matched, tables=f"search_facts f INDEXED BY {_COVERING[name]}"
+                    )
+                sql, params = _facet_sql(name, rows_for, "JOIN", query.facet_size)
+                rows += self._execute(sql, params)
+        else:
+            # One statement: the MATCH runs once into a materialized set of
+            # matched rows, which the total and every facet then group.
+            columns = "f.id AS id, f.source, f.category, f.language, f.day, f.cluster"
+            sql = f"WITH m AS MATERIALIZED (SELECT {columns} {matched.sql()}) "
+            sql += f"SELECT '', NULL, {total_expr} FROM m f"
+            params = list(matched.params)
+            for name in wanted:
+                facet_sql, more = _facet_sql(name, _Rows("m f"), "CROSS JOIN", query.facet_size)
+                sql += f" UNION ALL SELECT * FROM ({facet_sql})"
+                params += more
+            rows = self._execute(sql, params)
+            total = int(rows.pop(0)[2])
         out: dict[str, list[FacetBucket]] = {name: [] for name in wanted}
         for facet, value, n in rows:
-            if facet == "":
-                total = int(n)
+            out[facet].append(FacetBucket(str(value), int(n)))
+        for name, buckets in out.items():
+            # UNION ALL need not keep each part's order: restate the contract's.
+            if name == "day":
+                buckets.sort(key=lambda b: b.value)
             else:
-                out[facet].append(FacetBucket(str(value), int(n)))
-        if "day" in out:
-            out["day"].sort(key=lambda b: b.value)
+                buckets.sort(key=lambda b: (-b.count, b.value))
         return total, out
 
     def _page(self, query: SearchQuery, parsed: Query) -> list[Hit]:
         """The hits of the requested page, sorted, with snippets."""
-        source, params = self._source(query, parsed)
+        matched = self._rows(query, parsed)
         has_text = not parsed.is_empty
         by_rank = has_text and query.sort == "relevance"
         rank = _RANK if has_text else "0.0"
-        ids = f"SELECT i.id AS id, {rank} AS rank, {_DATE} AS d, {_CLUSTER} AS cluster {source}"
+        ids = f"SELECT f.id AS id, {rank} AS rank, {_DATE} AS d, {_CLUSTER} AS cluster"
+        ids += f" {matched.sql()}"
         if query.collapse:
             ids = (
                 f"SELECT id, rank, d FROM (SELECT id, rank, d, ROW_NUMBER() OVER "
@@ -211,7 +219,7 @@ class SqliteBackend:
             f"JOIN items i ON i.id = p.id ORDER BY {_order('p.', by_rank)}"
         )
         offset = (query.page - 1) * query.per_page
-        rows = self._execute(sql, [*params, query.per_page, offset])
+        rows = self._execute(sql, [*matched.params, query.per_page, offset])
         snippets = self._snippets(parsed, [r["id"] for r in rows])
         return [_hit(row, snippets.get(row["id"], ""), has_text) for row in rows]
 
@@ -252,6 +260,42 @@ def _plain_snippet(text: str) -> str:
     return html.escape(text, quote=True)
 
 
+@dataclass
+class _Rows:
+    """Matched rows in SQL: the tables (facts as `f`), the conditions and their parameters."""
+
+    tables: str
+    conditions: list[str] = field(default_factory=list)
+    params: list[Any] = field(default_factory=list)
+
+    def sql(self, join: str = "", condition: str = "") -> str:
+        """FROM ... [join] [WHERE ...] over these rows, with an optional extra join/condition."""
+        conditions = [*self.conditions, condition] if condition else self.conditions
+        out = f"FROM {self.tables}" + (f" {join}" if join else "")
+        return out + (" WHERE " + " AND ".join(conditions) if conditions else "")
+
+
+def _facet_sql(name: str, rows: _Rows, join: str, size: int) -> tuple[str, list[Any]]:
+    """A facet's GROUP BY over `rows`; `join` is how item_tags joins them (JOIN or CROSS JOIN)."""
+    if name == "tags":
+        if rows.tables == "search_facts f" and not rows.conditions:
+            source = "FROM item_tags t"  # every item: no need to visit the facts
+        else:
+            source = rows.sql(f"{join} item_tags t ON t.item_id = f.id")
+        sql = f"SELECT 'tags', t.tag, count(*) AS n {source} GROUP BY t.tag"
+        return sql + " ORDER BY n DESC, t.tag LIMIT ?", [*rows.params, size]
+    if name == "day":
+        return f"SELECT 'day', f.day, count(*) {rows.sql()} GROUP BY f.day ORDER BY f.day", [
+            *rows.params
+        ]
+    column = f"f.{name}"
+    sql = (
+        f"SELECT '{name}', {column}, count(*) AS n {rows.sql(condition=f'{column} IS NOT NULL')} "
+        f"GROUP BY {column} ORDER BY n DESC, {column} LIMIT ?"
+    )
+    return sql, [*rows.params, size]
+
+
 def _order(prefix: str, by_rank: bool) -> str:
     """ORDER BY terms: best rank first (bm25 is lower-is-better), then newest, then id."""
     date = f"{prefix}d DESC, {prefix}id DESC"
@@ -267,11 +311,14 @@ def _filters(query: SearchQuery) -> tuple[list[str], list[Any]]:
             where.append(f"{column} IN ({','.join('?' * len(values))})")
             params.extend(values)
 
-    any_of("i.source", query.sources)
-    any_of("i.category", query.categories)
-    any_of("i.language", query.languages)
+    # Without ANALYZE statistics SQLite takes any equality as selective. A
+    # unary + keeps it off indexes that rarely narrow much: languages never
+    # do, and categories less than sources, so the best index drives the scan.
+    any_of("f.source", query.sources)
+    any_of("+f.category" if query.sources else "f.category", query.categories)
+    any_of("+f.language", query.languages)
     for tag in dict.fromkeys(query.tags):
-        where.append("i.id IN (SELECT item_id FROM item_tags WHERE tag = ?)")
+        where.append("f.id IN (SELECT item_id FROM item_tags WHERE tag = ?)")
         params.append(tag)
     if query.published_from is not None:
         where.append(f"{_DATE} >= ?")
@@ -280,13 +327,13 @@ def _filters(query: SearchQuery) -> tuple[list[str], list[Any]]:
         where.append(f"{_DATE} <= ?")
         params.append(to_iso(query.published_to))
     if query.first_seen_after is not None:
-        where.append("i.first_seen > ?")
+        where.append("f.first_seen > ?")
         params.append(to_iso(query.first_seen_after))
     if query.min_id is not None:
-        where.append("i.id >= ?")
+        where.append("f.id >= ?")
         params.append(query.min_id)
     if query.min_opportunity is not None:
-        where.append("i.opportunity >= ?")
+        where.append("f.opportunity >= ?")
         params.append(query.min_opportunity)
     return where, params
 
