@@ -226,6 +226,8 @@ def search_command(config: Config, query: SearchQuery) -> str:
         args += ["--sort", "date"]
     if query.collapse:
         args.append("--collapse")
+    if query.facets:
+        args.append("--facets")
     args += ["--config", shlex.quote(str(config.path))]
     return " ".join(args)
 
