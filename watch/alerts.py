@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.utils import parseaddr
@@ -51,6 +52,9 @@ _MODE_TEXT = re.compile(
     r"(?:\s+at\s+(?P<at>\d{1,2}:\d{2}))?\s*$",
     re.IGNORECASE,
 )
+# Searches run on this many threads when a run evaluates at least PARALLEL_MIN_RULES rules.
+EVAL_WORKERS = 2
+PARALLEL_MIN_RULES = 16
 # The backends' paging limits (see watch/search/query.py).
 PAGE_SIZE = 100
 SEARCH_WINDOW = 10_000
@@ -586,13 +590,9 @@ def _evaluate_all(
     from watch.digest import digest_due
     from watch.emails import Composer
 
-    if backend is None:
-        from watch.search import open_backend
-
-        backend = open_backend(config, store)
     wanted = set(only) if only is not None else None
-    composer = Composer(config, alerts.templates_dir)
     report = AlertRunReport()
+    todo: list[AlertRule] = []
     for rule in alerts.rules:
         if wanted is not None and rule.name not in wanted:
             continue
@@ -608,30 +608,77 @@ def _evaluate_all(
             if digests == "due" and not digest_due(rule, cursor, now, _tz(config)):
                 report.rules.append(RuleOutcome(rule.name, rule.schedule_text, "not due"))
                 continue
-        try:
-            evaluation = evaluate(rule, store, backend, config, now)
-        except UserError as exc:
-            report.rules.append(RuleOutcome(rule.name, rule.schedule_text, "error", error=str(exc)))
+        todo.append(rule)
+    if not todo:
+        return report
+    composer = Composer(config, alerts.templates_dir)
+    # Searching is the slow part and only reads: it runs on parallel connections.
+    # Rendering and recording then go one rule at a time, each in its own transaction.
+    for rule, result in zip(todo, evaluate_many(config, todo, store, backend, now), strict=True):
+        if isinstance(result, str):
+            report.rules.append(RuleOutcome(rule.name, rule.schedule_text, "error", error=result))
             continue
         outcome = RuleOutcome(
             rule.name,
             rule.schedule_text,
             "nothing new",
-            items=len(evaluation.items),
-            total=evaluation.total,
-            evaluation=evaluation,
+            items=len(result.items),
+            total=result.total,
+            evaluation=result,
         )
         report.rules.append(outcome)
         if dry_run:
             outcome.status = "dry run"
             continue
         rows = []
-        if evaluation.items:
-            rows = composer.outbox_rows(evaluation)
+        if result.items:
+            rows = composer.outbox_rows(result)
             outcome.status = "queued"
             outcome.messages = len(rows)
-        record(store, evaluation, rows, now)
+        record(store, result, rows, now)
     return report
+
+
+def evaluate_many(
+    config: Config,
+    rules: list[AlertRule],
+    store: Store,
+    backend: SearchBackend | None,
+    now: datetime,
+    workers: int = EVAL_WORKERS,
+) -> list[Evaluation | str]:
+    """Evaluate rules (in order); a rule whose query fails gives its error message instead.
+
+    With no backend given and enough rules, the searches run on `workers`
+    threads, each with its own store connection and backend (SQLite and the
+    Elasticsearch client both release the GIL while they wait).
+    """
+    from watch.search import open_backend
+
+    def run(chunk: list[AlertRule], st: Store, be: SearchBackend) -> list[Evaluation | str]:
+        out: list[Evaluation | str] = []
+        for rule in chunk:
+            try:
+                out.append(evaluate(rule, st, be, config, now))
+            except UserError as exc:
+                out.append(str(exc))
+        return out
+
+    if backend is not None or workers <= 1 or len(rules) < PARALLEL_MIN_RULES:
+        return run(rules, store, backend or open_backend(config, store))
+
+    def in_thread(chunk: list[AlertRule]) -> list[Evaluation | str]:
+        # A connection per thread, opened and closed in that thread (sqlite3 insists).
+        with Store(config.db_path) as own:
+            return run(chunk, own, open_backend(config, own))
+
+    chunks = [rules[i::workers] for i in range(workers)]
+    with ThreadPoolExecutor(workers, thread_name_prefix="alerts") as pool:
+        done = list(pool.map(in_thread, chunks))
+    results: list[Evaluation | str] = [""] * len(rules)
+    for i, chunk_results in enumerate(done):
+        results[i::workers] = chunk_results
+    return results
 
 
 def _tz(config: Config) -> str:

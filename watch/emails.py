@@ -14,9 +14,13 @@ import html
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
-from email.message import EmailMessage
-from email.policy import SMTP
-from email.utils import format_datetime, make_msgid, parseaddr
+from email.header import Header
+from email.message import Message
+from email.mime.image import MIMEImage
+from email.mime.multipart import MIMEMultipart
+from email.mime.text import MIMEText
+from email.policy import compat32
+from email.utils import format_datetime, formataddr, make_msgid, parseaddr
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
@@ -211,24 +215,32 @@ class Composer:
             kind="notice",
         )
 
-    def message(self, mail: RenderedMail, recipient: str, now: datetime) -> EmailMessage:
-        """A complete MIME message for one recipient."""
-        msg = EmailMessage()
-        msg["From"] = self.smtp.from_addr
-        msg["To"] = recipient
-        msg["Subject"] = mail.subject
+    def message(self, mail: RenderedMail, recipient: str, now: datetime) -> Message:
+        """A complete MIME message for one recipient: text, then HTML (with inline images)."""
+        # The compat32 MIME classes: several times faster to build than EmailMessage,
+        # which counts when a cycle queues a thousand alerts.
+        html_part: Message = MIMEText(mail.html, "html", "utf-8")
+        if mail.images:
+            related = MIMEMultipart("related")
+            related.attach(html_part)
+            for cid, data in mail.images.items():
+                image = MIMEImage(data, "png")
+                image["Content-ID"] = f"<{cid}>"
+                image.add_header("Content-Disposition", "inline", filename="chart.png")
+                related.attach(image)
+            html_part = related
+        msg = MIMEMultipart("alternative")
+        msg["From"] = _address(self.smtp.from_addr)
+        msg["To"] = _address(recipient)
+        msg["Subject"] = _header(mail.subject)
         msg["Date"] = format_datetime(now)
         msg["Message-ID"] = make_msgid("veille", domain=self._domain())
         # RFC 3834: tells auto-responders not to answer.
         msg["Auto-Submitted"] = "auto-generated"
         if mail.rule:
-            msg["X-Veille-Rule"] = mail.rule
-        msg.set_content(mail.text)
-        msg.add_alternative(mail.html, subtype="html")
-        if mail.images:
-            html_part = msg.get_payload()[1]
-            for cid, data in mail.images.items():
-                html_part.add_related(data, maintype="image", subtype="png", cid=f"<{cid}>")
+            msg["X-Veille-Rule"] = _header(mail.rule)
+        msg.attach(MIMEText(mail.text, "plain", "utf-8"))
+        msg.attach(html_part)
         return msg
 
     def outbox_rows(self, evaluation: Evaluation, now: datetime | None = None) -> list[dict]:
@@ -248,7 +260,7 @@ class Composer:
             "kind": mail.kind,
             "recipient": parseaddr(recipient)[1],
             "subject": mail.subject,
-            "message": msg.as_bytes(policy=SMTP),
+            "message": msg.as_bytes(policy=SMTP_COMPAT),
             "item_count": mail.item_count,
         }
 
@@ -259,3 +271,19 @@ class Composer:
 
 def _one_line(text: str) -> str:
     return " ".join(text.split())
+
+
+# CRLF line ends, as SMTP wants them on the wire.
+SMTP_COMPAT = compat32.clone(linesep="\r\n")
+
+
+def _header(text: str) -> str:
+    """A header value, RFC 2047-encoded when it is not plain ASCII."""
+    text = _one_line(text)
+    return text if text.isascii() else Header(text, "utf-8").encode()
+
+
+def _address(entry: str) -> str:
+    """An address header value with its display name encoded when needed."""
+    name, address = parseaddr(entry)
+    return formataddr((_one_line(name), address), charset="utf-8") if address else entry

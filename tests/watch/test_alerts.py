@@ -439,3 +439,28 @@ def test_a_broken_user_template_is_a_clear_error(tmp_path: Path, smtp_sink: Smtp
 
     with pytest.raises(UserError, match=r"alert.txt.j2, line \d+"):
         run_alerts(config)
+
+
+def test_many_rules_are_evaluated_in_parallel_each_getting_its_own_items(
+    tmp_path: Path, smtp_sink: SmtpSink
+) -> None:
+    words = [f"topic{chr(97 + i)}" for i in range(20)]
+    rules = "".join(
+        f"  - {{name: r{i}, query: {w}, recipients: [r{i}@x.test]}}\n" for i, w in enumerate(words)
+    )
+    config = make_watch(tmp_path, smtp_sink, "alerts:\n" + rules)
+    with Store(config.db_path) as store:
+        for i, word in enumerate(words):
+            for j in range(i % 3 + 1):
+                add_item(store, f"{word} story {j}")
+        add_item(store, "Nothing to see", "OR amazon")
+    report = run_alerts(config)
+    assert [r.rule for r in report.rules] == [f"r{i}" for i in range(20)]
+    assert [r.total for r in report.rules] == [i % 3 + 1 for i in range(20)]
+    assert len(smtp_sink.messages) == 20
+    for mail in smtp_sink.messages:
+        i = int(mail.rcpt_tos[0][1:].split("@")[0])
+        assert mail.message["Subject"] == f"[Veille] r{i}: {i % 3 + 1} new item" + (
+            "s" if i % 3 else ""
+        )
+        assert words[i] in mail.part("plain")
