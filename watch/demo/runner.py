@@ -9,8 +9,6 @@ an SMTP server are one field of `DemoOptions` and one step here.
 
 from __future__ import annotations
 
-import html
-import re
 import shlex
 import shutil
 import tempfile
@@ -235,66 +233,15 @@ def search_command(config: Config, query: SearchQuery) -> str:
 def print_search(
     console: Console, config: Config, search: DemoSearch, result: SearchResult
 ) -> None:
-    """One search: its title and command, a table of hits, then its facets."""
+    """One search: its title, why it is shown, its command line, then what `veille search` shows."""
+    from watch.commands.read import print_result
+
     console.print()
-    console.print(Text(search.title, style="bold"))
+    console.rule(Text(search.title, style="bold"), align="left", characters="·")
     console.print(Text(search.why, style="dim"))
     console.print(Text("$ " + search_command(config, search.query), style="cyan"))
-    shown = len(result.hits)
-    unit = "clusters" if search.query.collapse else "items"
-    table = Table(
-        title=f"{result.total} {unit} match (showing {shown})",
-        title_justify="left",
-        show_lines=False,
-    )
-    table.add_column("id", justify="right")
-    table.add_column("date")
-    table.add_column("source")
-    table.add_column("lang")
-    table.add_column("title / snippet", ratio=1)
-    for hit in result.hits:
-        date = hit.published or hit.first_seen
-        cell = Text(hit.title, style="bold")
-        if hit.snippet:
-            cell.append("\n")
-            cell.append_text(snippet_text(hit.snippet))
-        table.add_row(
-            str(hit.id),
-            date.strftime("%Y-%m-%d") if date else "",
-            hit.source,
-            hit.language or "",
-            cell,
-        )
-    console.print(table)
-    print_facets(console, result)
-
-
-def print_facets(console: Console, result: SearchResult) -> None:
-    """Facet counts, one line per facet."""
-    for name, buckets in result.facets.items():
-        line = Text(f"  {name:9}", style="bold magenta")
-        if not buckets:
-            line.append("(none yet)", style="dim")
-        for i, bucket in enumerate(buckets[:8]):
-            line.append(("  " if i else "") + f"{bucket.value} ")
-            line.append(str(bucket.count), style="bold")
-        if len(buckets) > 8:
-            line.append(f"  … {len(buckets) - 8} more", style="dim")
-        console.print(line)
-
-
-_MARK = re.compile(r"(<mark>.*?</mark>)", re.S)
-
-
-def snippet_text(snippet: str) -> Text:
-    """A search snippet (HTML-escaped, <mark>ed) as rich Text with highlighted matches."""
-    text = Text(style="dim")
-    for part in _MARK.split(" ".join(snippet.split())):
-        if part.startswith("<mark>"):
-            text.append(html.unescape(part[6:-7]), style="bold yellow")
-        elif part:
-            text.append(html.unescape(part))
-    return text
+    console.print()
+    print_result(result, search.query.text)
 
 
 def _print_intro(console: Console, web: DemoWeb, directory: Path) -> None:
@@ -348,4 +295,7 @@ def _print_next_steps(console: Console, outcome: DemoOutcome, config: Config) ->
     ]
     for command in commands:
         console.print(Text("  $ " + command, style="cyan"))
+    console.print(
+        Text("(From a checkout, `source .venv/bin/activate` first puts `veille` on your PATH.)")
+    )
     console.print("See README.md for the configuration and every command.")
