@@ -146,6 +146,11 @@ def test_demo_says_which_ports_are_taken(tmp_path: Path) -> None:
     assert f"ports {port}-" in str(result.exception) and "--port" in str(result.exception)
 
 
+def test_demo_port_range_must_fit_every_site() -> None:
+    with pytest.raises(UserError, match="at most"):
+        DemoWeb(port=65535)
+
+
 def run_veille(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
     """Run the `veille` command line in a child process, as a user would."""
     env = {**os.environ, "COLUMNS": "200", "PYTHONUTF8": "1"}

@@ -34,12 +34,17 @@ class DemoWeb:
         self.now = (now or datetime.now(UTC)).replace(microsecond=0)
         self._servers: dict[str, ThreadingHTTPServer] = {}
         self._threads: list[threading.Thread] = []
+        last = port + len(self.sites) - 1
+        if port and last > 65535:
+            raise UserError(
+                f"The demo web needs {len(self.sites)} ports from --port {port}; "
+                f"choose a port of at most {65536 - len(self.sites)}."
+            )
         try:
             for offset, site in enumerate(self.sites):
                 self._servers[site.key] = _bind(port + offset if port else 0)
         except OSError as exc:
             self._close()
-            last = port + len(self.sites) - 1
             raise UserError(
                 f"Cannot serve the demo web on ports {port}-{last} of {HOST} ({exc.strerror}). "
                 "Choose other ports with --port N, or leave --port out to use free ones."
