@@ -1,0 +1,607 @@
+"""End-to-end crawl benchmark: Veille against news-please and two ceilings.
+
+Generates a loopback news site (bench/crawlsite.py), serves it from memory on
+port 80 of 127.0.0.2 (news-please's offsite filter drops URLs that carry a
+port), and measures, on the same pages:
+
+- `veille crawl` through the site's sitemap (fetch, extract, dedupe, store),
+  with news-please's per-domain concurrency (4) and no AutoThrottle or delay;
+- news-please 1.6.16 with its default settings, through the same sitemap,
+  installed in its own virtualenv (bench/.venv-newsplease) and run as
+  `news-please -c DIR`;
+- plain `trafilatura.extract` over the pages on disk with a process pool on
+  every core: the extraction ceiling;
+- a bare Scrapy spider that only downloads the article URLs: the fetch
+  ceiling, which shows the server is not the bottleneck.
+
+Each contender runs as a child process; its time is wall-clock from start to
+exit and its peak memory is the summed RSS of its process tree, sampled every
+50 ms.
+
+    .venv/bin/python bench/crawl.py [--pages 5000] [--newsplease-pages N]
+        [--skip-newsplease] [--skip-veille] [--profile] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import shutil
+import socket
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager, suppress
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import psutil
+
+BENCH_DIR = Path(__file__).resolve().parent
+REPO = BENCH_DIR.parent
+sys.path.insert(0, str(BENCH_DIR))
+
+import crawlsite  # noqa: E402
+
+NEWSPLEASE_VERSION = "1.6.16"
+NEWSPLEASE_VENV = BENCH_DIR / ".venv-newsplease"
+PER_DOMAIN = 4  # news-please's default CONCURRENT_REQUESTS_PER_DOMAIN
+GOAL_VS_NEWSPLEASE = 5.0
+GOAL_VS_EXTRACTION = 0.70
+
+
+@dataclass
+class Result:
+    """One contender's figures."""
+
+    name: str
+    items: int
+    seconds: float
+    peak_rss_mb: float
+    cpu_seconds: float
+    load_before: float
+    note: str = ""
+    extra: dict = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, name: str, items: int, run: Measured, note: str = "", **extra: object) -> Result:
+        """A result from a measured run."""
+        return cls(
+            name=name,
+            items=items,
+            seconds=run.seconds,
+            peak_rss_mb=run.peak_rss_mb,
+            cpu_seconds=run.cpu_seconds,
+            load_before=run.load_before,
+            note=note,
+            extra={"exit_code": run.exit_code, **extra},
+        )
+
+    @property
+    def items_per_s(self) -> float:
+        """Throughput over the whole run, start-up included."""
+        return self.items / self.seconds if self.seconds else 0.0
+
+    @property
+    def items_per_cpu_s(self) -> float:
+        """Items per CPU-second of the contender's process tree (robust to a busy machine)."""
+        return self.items / self.cpu_seconds if self.cpu_seconds else 0.0
+
+
+# --- measuring child processes -------------------------------------------------
+
+
+class RssSampler:
+    """Peak summed RSS of a process and all its descendants, sampled in a thread."""
+
+    def __init__(self, pid: int, interval: float = 0.05) -> None:
+        self.pid = pid
+        self.interval = interval
+        self.peak = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> RssSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        try:
+            root = psutil.Process(self.pid)
+        except psutil.NoSuchProcess:
+            return
+        while not self._stop.is_set():
+            total = 0
+            try:
+                procs = [root, *root.children(recursive=True)]
+            except psutil.NoSuchProcess:
+                return
+            for proc in procs:
+                with suppress(psutil.NoSuchProcess):
+                    total += proc.memory_info().rss
+            self.peak = max(self.peak, total)
+            self._stop.wait(self.interval)
+
+
+@dataclass
+class Measured:
+    """How a child process ran."""
+
+    seconds: float
+    peak_rss_mb: float
+    cpu_seconds: float
+    exit_code: int
+    load_before: float
+
+
+def run_measured(
+    cmd: list[str], log: Path, cwd: Path | None = None, env: dict | None = None
+) -> Measured:
+    """Run a command to completion, timing it and sampling its memory and CPU."""
+    load = os.getloadavg()[0]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    with log.open("wb") as out:
+        start = time.perf_counter()
+        proc = subprocess.Popen(
+            cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=cwd, env=env
+        )
+        with RssSampler(proc.pid) as sampler:
+            code = proc.wait()
+        elapsed = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    # Descendants the child reaped (worker pools, news-please's crawler) are included.
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return Measured(elapsed, sampler.peak / 2**20, cpu, code, load)
+
+
+def tail(path: Path, lines: int = 15) -> str:
+    """The last lines of a log, for error messages."""
+    text = path.read_text(errors="replace").splitlines()
+    return "\n".join(text[-lines:])
+
+
+# --- the site -------------------------------------------------------------------
+
+
+def pick_address() -> tuple[str, int, str]:
+    """127.0.0.2:80 when we may bind it (news-please needs a port-less URL), else a free port."""
+    try:
+        with socket.socket() as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind(("127.0.0.2", 80))
+        return "127.0.0.2", 80, ""
+    except OSError as exc:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        return "127.0.0.1", port, f"cannot bind 127.0.0.2:80 ({exc.strerror})"
+
+
+def origin_of(host: str, port: int) -> str:
+    """The site's origin URL (no port when it is 80)."""
+    return f"http://{host}" if port == 80 else f"http://{host}:{port}"
+
+
+@contextmanager
+def site_server(root: Path, host: str, port: int, robots_sitemap: str) -> Iterator[psutil.Process]:
+    """Serve the site in a child process for the duration of the block."""
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            str(BENCH_DIR / "crawlsite.py"),
+            "serve",
+            str(root),
+            "--host",
+            host,
+            "--port",
+            str(port),
+            "--robots-sitemap",
+            robots_sitemap,
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        line = proc.stdout.readline() if proc.stdout else ""
+        if not line.startswith("ready"):
+            raise SystemExit(f"the site server did not start (exit {proc.poll()})")
+        yield psutil.Process(proc.pid)
+    finally:
+        if proc.stdin:
+            proc.stdin.close()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+# --- contenders -----------------------------------------------------------------
+
+
+def fetch_ceiling(
+    urls_file: Path, work: Path, per_domain: int, concurrent_items: int, server: psutil.Process
+) -> Result:
+    """A bare Scrapy spider that downloads every URL and does nothing else."""
+    tag = f"{per_domain}-{concurrent_items}"
+    log = work / f"fetch-{tag}.log"
+    out = work / f"fetch-{tag}.json"
+    cmd = [sys.executable, __file__, "_fetch", str(urls_file), str(out), str(per_domain)]
+    env = {**os.environ, "BENCH_CONCURRENT_ITEMS": str(concurrent_items)}
+    server_cpu = sum(server.cpu_times()[:2])
+    run = run_measured(cmd, log, env=env)
+    server_cpu = sum(server.cpu_times()[:2]) - server_cpu
+    if run.exit_code != 0 or not out.exists():
+        raise SystemExit(f"bare Scrapy spider failed:\n{tail(log)}")
+    data = json.loads(out.read_text())
+    items_note = (
+        "Scrapy defaults" if concurrent_items == 100 else f"CONCURRENT_ITEMS={concurrent_items}"
+    )
+    return Result.of(
+        f"bare Scrapy fetch, {per_domain}/domain",
+        data["pages"],
+        run,
+        f"downloads only, {items_note}",
+        crawl_seconds=round(data["seconds"], 2),
+        concurrent_items=concurrent_items,
+        server_cpu_ms_per_page=round(1000 * server_cpu / max(data["pages"], 1), 3),
+    )
+
+
+def _fetch_child(urls_file: str, out_file: str, per_domain: str) -> None:
+    """Child process: download the URLs with Scrapy, write {pages, seconds}."""
+    import scrapy
+    from scrapy.crawler import CrawlerProcess
+
+    urls = Path(urls_file).read_text().split()
+    counts = {"pages": 0, "bytes": 0}
+
+    class FetchSpider(scrapy.Spider):
+        name = "fetch"
+
+        async def start(self):  # Scrapy >= 2.13
+            for url in urls:
+                yield scrapy.Request(url, callback=self.parse)
+
+        def parse(self, response):
+            counts["pages"] += response.status == 200
+            counts["bytes"] += len(response.body)
+
+    process = CrawlerProcess(
+        {
+            "LOG_LEVEL": "WARNING",
+            "CONCURRENT_REQUESTS": 16,
+            "CONCURRENT_REQUESTS_PER_DOMAIN": int(per_domain),
+            "DOWNLOAD_DELAY": 0,
+            "AUTOTHROTTLE_ENABLED": False,
+            "ROBOTSTXT_OBEY": False,
+            "TELNETCONSOLE_ENABLED": False,
+            "CONCURRENT_ITEMS": int(os.environ.get("BENCH_CONCURRENT_ITEMS", "100")),
+        }
+    )
+    process.crawl(FetchSpider)
+    start = time.perf_counter()
+    process.start()
+    counts["seconds"] = time.perf_counter() - start
+    Path(out_file).write_text(json.dumps(counts))
+
+
+def _extract_one(path: str) -> int:
+    import trafilatura
+
+    html = Path(path).read_bytes()
+    return int(bool(trafilatura.extract(html)))
+
+
+def extraction_ceiling(paths: list[Path], work: Path, workers: int) -> Result:
+    """Plain trafilatura.extract over the pages on disk, one process per core."""
+    log = work / "extract.log"
+    out = work / "extract.json"
+    listing = work / "extract-paths.txt"
+    listing.write_text("\n".join(str(p) for p in paths))
+    cmd = [sys.executable, __file__, "_extract", str(listing), str(out), str(workers)]
+    run = run_measured(cmd, log)
+    if run.exit_code != 0 or not out.exists():
+        raise SystemExit(f"extraction ceiling failed:\n{tail(log)}")
+    data = json.loads(out.read_text())
+    return Result.of(
+        f"trafilatura.extract ({workers} processes)",
+        data["extracted"],
+        run,
+        "pages already on disk",
+        pages=data["pages"],
+    )
+
+
+def _extract_child(listing: str, out_file: str, workers: str) -> None:
+    """Child process: extract every listed file with a process pool."""
+    paths = Path(listing).read_text().split("\n")
+    with ProcessPoolExecutor(int(workers)) as pool:
+        extracted = sum(pool.map(_extract_one, paths, chunksize=16))
+    Path(out_file).write_text(json.dumps({"pages": len(paths), "extracted": extracted}))
+
+
+def ensure_newsplease() -> Path:
+    """news-please's executable, installing it into its own virtualenv when missing."""
+    exe = NEWSPLEASE_VENV / "bin" / "news-please"
+    pip = NEWSPLEASE_VENV / "bin" / "pip"
+    if exe.exists():
+        return exe
+    print(f"installing news-please {NEWSPLEASE_VERSION} into {NEWSPLEASE_VENV} ...", flush=True)
+    subprocess.run([sys.executable, "-m", "venv", str(NEWSPLEASE_VENV)], check=True)
+    subprocess.run(
+        [str(pip), "install", "--quiet", f"news-please=={NEWSPLEASE_VERSION}"], check=True
+    )
+    return exe
+
+
+def newsplease_config(work: Path, origin: str) -> Path:
+    """A news-please config directory: its default config.cfg, our site in sitelist.hjson."""
+    # The default config ships inside the installed package; only the working
+    # path changes, so every crawl setting stays news-please's default.
+    found = list(NEWSPLEASE_VENV.glob("lib/python*/site-packages/newsplease/config/config.cfg"))
+    if not found:
+        raise SystemExit(f"news-please's default config.cfg not found under {NEWSPLEASE_VENV}")
+    cfg_dir = work / "newsplease-config"
+    cfg_dir.mkdir(parents=True, exist_ok=True)
+    lines = []
+    for line in found[0].read_text().splitlines():
+        if line.startswith("working_path"):
+            line = f"working_path = {work / 'newsplease-data'}"
+        lines.append(line)
+    (cfg_dir / "config.cfg").write_text("\n".join(lines) + "\n")
+    sitelist = {"base_urls": [{"url": origin + "/", "crawler": "SitemapCrawler"}]}
+    (cfg_dir / "sitelist.hjson").write_text(json.dumps(sitelist, indent=2))
+    return cfg_dir
+
+
+def run_newsplease(work: Path, origin: str, pages: int) -> Result:
+    """news-please end to end through the site's sitemap; items are its JSON files."""
+    exe = ensure_newsplease()
+    cfg_dir = newsplease_config(work, origin)
+    log = work / "newsplease.log"
+    run = run_measured([str(exe), "-c", str(cfg_dir)], log, cwd=work)
+    # JsonFileStorage writes one .json per article under data/ (the job dir holds others).
+    items = sum(1 for _ in (work / "newsplease-data" / "data").rglob("*.json"))
+    if items == 0:
+        raise SystemExit(f"news-please stored no article (exit {run.exit_code}):\n{tail(log)}")
+    return Result.of(
+        f"news-please {NEWSPLEASE_VERSION}", items, run, f"default settings, {pages} sitemap URLs"
+    )
+
+
+def veille_config(work: Path, sitemap_url: str) -> Path:
+    """A Veille config: one sitemap source, news-please's concurrency, no throttling."""
+    cfg_dir = work / "veille-config"
+    cfg_dir.mkdir(parents=True, exist_ok=True)
+    (cfg_dir / "veille.yaml").write_text(
+        f"""data_dir: {work / "veille-data"}
+crawl:
+  concurrency: 16
+  per_domain_concurrency: {PER_DOMAIN}
+  per_domain_delay: 0
+  autothrottle: false
+  obey_robots_txt: true
+  allow_private_addresses: true
+"""
+    )
+    (cfg_dir / "sources.yaml").write_text(
+        f"""sources:
+  - name: commerce-ledger
+    type: sitemap
+    url: {sitemap_url}
+    category: market
+    max_pages: 1000000
+"""
+    )
+    return cfg_dir / "veille.yaml"
+
+
+def count_items(db: Path) -> int:
+    """Items in a Veille store."""
+    if not db.exists():
+        return 0
+    with sqlite3.connect(db) as conn:
+        return conn.execute("SELECT count(*) FROM items").fetchone()[0]
+
+
+def run_veille(work: Path, sitemap_url: str, profile: bool) -> Result:
+    """`veille crawl` end to end; items are the rows in its store."""
+    config = veille_config(work, sitemap_url)
+    log = work / "veille.log"
+    veille = REPO / ".venv" / "bin" / "veille"
+    cmd = [str(veille) if veille.exists() else "veille", "crawl", "--config", str(config)]
+    if profile:
+        prof = work / "veille.prof"
+        cmd = [sys.executable, "-m", "cProfile", "-o", str(prof), "-m", "watch.cli", *cmd[1:]]
+    run = run_measured(cmd, log, cwd=REPO)
+    items = count_items(work / "veille-data" / "veille.db")
+    if items == 0:
+        raise SystemExit(f"veille crawl stored no item (exit {run.exit_code}):\n{tail(log)}")
+    return Result.of(
+        "veille crawl" + (" (under cProfile)" if profile else ""),
+        items,
+        run,
+        f"{PER_DOMAIN}/domain, no AutoThrottle, no delay",
+    )
+
+
+def veille_available() -> bool:
+    """Whether this checkout has a `veille crawl` command yet."""
+    veille = REPO / ".venv" / "bin" / "veille"
+    probe = subprocess.run(
+        [str(veille) if veille.exists() else "veille", "crawl", "--help"],
+        capture_output=True,
+        cwd=REPO,
+    )
+    return probe.returncode == 0
+
+
+# --- report ---------------------------------------------------------------------
+
+
+def print_table(results: dict[str, Result], ratios: dict[str, float | None], notes: list[str]):
+    """A readable table of every contender, then the goals."""
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="Crawl benchmark (loopback site, 2 cores)")
+    cols = ("contender", "items", "seconds", "items/s", "CPU s", "items/CPU-s", "peak RSS MB")
+    for col in (*cols, "note"):
+        table.add_column(col, justify="left" if col in ("contender", "note") else "right")
+    for res in results.values():
+        table.add_row(
+            res.name,
+            str(res.items),
+            f"{res.seconds:.1f}",
+            f"{res.items_per_s:.1f}",
+            f"{res.cpu_seconds:.1f}",
+            f"{res.items_per_cpu_s:.1f}",
+            f"{res.peak_rss_mb:.0f}",
+            res.note,
+        )
+    console = Console(width=150)
+    console.print(table)
+    for label, value in ratios.items():
+        console.print(f"{label}: " + ("n/a" if value is None else f"{value:.2f}"))
+    for note in notes:
+        console.print(f"[dim]{note}[/dim]")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the benchmark."""
+    parser = argparse.ArgumentParser(description="End-to-end crawl benchmark.")
+    parser.add_argument("--pages", type=int, default=5000, help="article pages to generate")
+    parser.add_argument(
+        "--newsplease-pages", type=int, help="crawl only this many pages with news-please"
+    )
+    parser.add_argument("--skip-newsplease", action="store_true")
+    parser.add_argument("--skip-veille", action="store_true")
+    parser.add_argument("--profile", action="store_true", help="run veille under cProfile")
+    parser.add_argument(
+        "--site-dir", type=Path, help="where to generate the site (reused when it matches)"
+    )
+    parser.add_argument("--work-dir", type=Path, help="where runs write (default: a temp dir)")
+    parser.add_argument("--json", action="store_true", help="print the figures as JSON")
+    args = parser.parse_args(argv)
+
+    host, port, why_not_80 = pick_address()
+    origin = origin_of(host, port)
+    notes = [
+        f"Veille runs with news-please's per-domain concurrency ({PER_DOMAIN}), AutoThrottle "
+        "off and no download delay, so the comparison is fair.",
+        "Times are wall-clock per child process, start-up included; RSS sums each process tree.",
+    ]
+    skip_np = args.skip_newsplease
+    if why_not_80 and not skip_np:
+        notes.append(f"news-please skipped: {why_not_80}; it drops URLs with an explicit port.")
+        skip_np = True
+    np_pages = min(args.newsplease_pages or args.pages, args.pages)
+
+    site_dir = args.site_dir or BENCH_DIR / "results" / f"crawlsite-{args.pages}"
+    work = args.work_dir or Path(tempfile.mkdtemp(prefix="veille-crawl-bench-"))
+    work.mkdir(parents=True, exist_ok=True)
+    for stale in ("newsplease-data", "veille-data"):
+        shutil.rmtree(work / stale, ignore_errors=True)
+
+    say = (lambda *_: None) if args.json else (lambda msg: print(msg, file=sys.stderr, flush=True))
+    say(f"generating {args.pages} pages in {site_dir} for {origin} ...")
+    site_dir.mkdir(parents=True, exist_ok=True)
+    subsets = (np_pages,) if np_pages < args.pages else ()
+    manifest = crawlsite.generate(site_dir, origin, args.pages, subsets=subsets)
+    urls_file = work / "urls.txt"
+    urls_file.write_text("\n".join(manifest.article_urls))
+    full_sitemap = origin + "/sitemap.xml"
+
+    results: dict[str, Result] = {}
+    with site_server(site_dir, host, port, full_sitemap) as server:
+        say("bare Scrapy fetch ceiling ...")
+        results["fetch"] = fetch_ceiling(urls_file, work, PER_DOMAIN, 1, server)
+        results["fetch_defaults"] = fetch_ceiling(urls_file, work, PER_DOMAIN, 100, server)
+    say("trafilatura extraction ceiling ...")
+    paths = [site_dir / p.lstrip("/") for p in manifest.article_paths]
+    results["extract"] = extraction_ceiling(paths, work, os.cpu_count() or 2)
+
+    if not args.skip_veille:
+        if veille_available():
+            say("veille crawl ...")
+            with site_server(site_dir, host, port, full_sitemap):
+                results["veille"] = run_veille(work, full_sitemap, args.profile)
+        else:
+            notes.append("veille skipped: this checkout has no `veille crawl` command yet.")
+    if not skip_np:
+        robots_sitemap = full_sitemap
+        if np_pages < args.pages:
+            robots_sitemap = origin + crawlsite.subset_sitemap_path(np_pages)
+            notes.append(f"news-please measured on the first {np_pages} pages only.")
+        say(f"news-please on {np_pages} pages ...")
+        with site_server(site_dir, host, port, robots_sitemap):
+            results["newsplease"] = run_newsplease(work, origin, np_pages)
+
+    server_ms = results["fetch"].extra["server_cpu_ms_per_page"]
+    if server_ms:
+        notes.append(
+            f"Site server: {server_ms:.2f} ms CPU per page, about {1000 / server_ms:.0f} pages/s "
+            "per core, so it is not the bottleneck."
+        )
+    busiest = max(r.load_before for r in results.values())
+    if busiest > 1.5:
+        notes.append(
+            f"The machine was busy (load average up to {busiest:.1f} on {os.cpu_count()} cores "
+            "before a run): wall-clock figures are pessimistic; items/CPU-s is steadier."
+        )
+    veille = results.get("veille")
+    np_res = results.get("newsplease")
+    ratios = {
+        f"veille / news-please items/s (goal >= {GOAL_VS_NEWSPLEASE:g})": (
+            veille.items_per_s / np_res.items_per_s if veille and np_res else None
+        ),
+        f"veille / extraction ceiling (goal >= {GOAL_VS_EXTRACTION:g})": (
+            veille.items_per_s / results["extract"].items_per_s if veille else None
+        ),
+        "fetch ceiling / veille items/s (server headroom)": (
+            results["fetch"].items_per_s / veille.items_per_s if veille else None
+        ),
+    }
+    site = {
+        "origin": origin,
+        "pages": manifest.pages,
+        "average_kb": round(manifest.total_bytes / manifest.pages / 1024, 1),
+        "site_dir": str(site_dir),
+        "work_dir": str(work),
+    }
+    if args.json:
+        payload = {
+            "site": site,
+            "results": {
+                k: {**asdict(v), "items_per_s": round(v.items_per_s, 2)} for k, v in results.items()
+            },
+            "ratios": ratios,
+            "notes": notes,
+        }
+        print(json.dumps(payload, indent=2))
+    else:
+        notes.insert(0, f"Site: {manifest.pages} pages, {site['average_kb']} KB average, {origin}.")
+        print_table(results, ratios, notes)
+    return 0
+
+
+if __name__ == "__main__":
+    if len(sys.argv) > 1 and sys.argv[1] == "_fetch":
+        _fetch_child(*sys.argv[2:5])
+    elif len(sys.argv) > 1 and sys.argv[1] == "_extract":
+        _extract_child(*sys.argv[2:5])
+    else:
+        sys.exit(main())
