@@ -90,6 +90,8 @@ _DATE_WORDS = frozenset(
 )
 _YEAR = re.compile(r"^(?:19|20)\d{2}$")
 DEK_MAX_WORDS = 35
+# A link list holding more than this share of the body's text is kept.
+MAX_LIST_SHARE = 0.4
 PROMPT_MAX_WORDS = 45
 LABEL_MAX_WORDS = 30
 STAMP_MAX_WORDS = 12
@@ -111,14 +113,29 @@ def _text(el: _Element) -> str:
     return "".join(el.itertext()).strip()
 
 
-def clean_body(body: HtmlElement, page: HtmlElement, meta: PageMetadata) -> None:
-    """Remove boilerplate blocks from trafilatura's body element, in place."""
+def clean_body(body: HtmlElement, page: HtmlElement, meta: PageMetadata) -> dict[str, str]:
+    """Remove boilerplate blocks from trafilatura's body element, in place.
+
+    Returns what was removed: each block's text mapped to the name of the rule.
+    """
     blocks = [el for el in body if el.tag in _BLOCK_TAGS]
     if not blocks:
-        return
-    doomed: set[int] = set()
-    doomed.update(_leading_title(blocks, meta))
-    doomed.update(_leading_dek(blocks, page, meta, doomed))
+        return {}
+    found = find_boilerplate(blocks, page, meta)
+    removed = {}
+    for index in sorted(found, reverse=True):
+        removed[_text(blocks[index])] = found[index]
+        _remove(blocks[index])
+    return removed
+
+
+def find_boilerplate(
+    blocks: list[_Element], page: HtmlElement, meta: PageMetadata
+) -> dict[int, str]:
+    """The indexes of boilerplate blocks, each with the name of the rule that matched."""
+    doomed: dict[int, str] = dict.fromkeys(_leading_title(blocks, meta), "title")
+    for index in _leading_dek(blocks, page, meta, set(doomed)):
+        doomed[index] = "standfirst"
     anchors: Callable[[], set[str]] = _lazy_anchor_texts(page)
     count = len(blocks)
     after_label = False
@@ -129,33 +146,35 @@ def clean_body(body: HtmlElement, page: HtmlElement, meta: PageMetadata) -> None
         at_edge = index < EDGE_BLOCKS or index >= count - EDGE_BLOCKS
         if el.tag == "list":
             if _is_link_list(el, anchors):
-                doomed.add(index)
+                doomed[index] = "link list"
             continue
         if not n_words:
             continue
         bare = text.strip("[]() ")
-        label = False
-        if n_words <= LABEL_MAX_WORDS and (_LINK_LABEL.match(bare) or _LABEL_BLOCK.match(bare)):
-            doomed.add(index)
-            label = bool(_LABEL_BLOCK.match(bare))
-        elif (
-            (n_words <= PROMPT_MAX_WORDS and _PROMPT.search(text))
-            or (at_edge and n_words <= PROMPT_MAX_WORDS and _CREDIT.search(text))
-            or (at_edge and n_words <= STAMP_MAX_WORDS and _is_stamp(text, tokens))
-            or (n_words <= LABEL_MAX_WORDS and _is_shouted_link(text, anchors))
-        ):
-            doomed.add(index)
+        rule = ""
+        if n_words <= LABEL_MAX_WORDS and _LABEL_BLOCK.match(bare):
+            rule = "label"
+        elif n_words <= LABEL_MAX_WORDS and _LINK_LABEL.match(bare):
+            rule = "link label"
+        elif n_words <= PROMPT_MAX_WORDS and _PROMPT.search(text):
+            rule = "prompt"
+        elif at_edge and n_words <= PROMPT_MAX_WORDS and _CREDIT.search(text):
+            rule = "credit"
+        elif at_edge and n_words <= STAMP_MAX_WORDS and _is_stamp(text, tokens):
+            rule = "stamp"
+        elif n_words <= LABEL_MAX_WORDS and _is_shouted_link(text, anchors):
+            rule = "shouted link"
         elif after_label and _is_headline_list(el, anchors):
             # Headlines listed under "Don't miss" or "Related articles".
-            doomed.add(index)
-            label = True
-        after_label = label
+            rule = "headlines"
+        if rule:
+            doomed.setdefault(index, rule)
+        after_label = rule in ("label", "headlines")
         if at_edge and el.tail and el.tail.strip():
             tail_tokens = words(el.tail)
             if len(tail_tokens) <= STAMP_MAX_WORDS and _is_stamp(el.tail, tail_tokens):
                 el.tail = None
-    for index in sorted(doomed, reverse=True):
-        _remove(blocks[index])
+    return doomed
 
 
 def _remove(el: _Element) -> None:
@@ -248,6 +267,9 @@ def _is_date(tokens: list[str]) -> bool:
     """A block that is only a written date ("sexta-feira, 22 de outubro de 2010 às 20:13")."""
     if not any(_YEAR.match(t) for t in tokens):
         return False
+    # A month or day name, so that a phone number or a score is not taken for a date.
+    if not any(t.lower() in _DATE_WORDS and not t.isdigit() and len(t) > 2 for t in tokens):
+        return False
     other = [t for t in tokens if not t.isdigit() and t.lower() not in _DATE_WORDS]
     return len(other) <= 1
 
@@ -311,6 +333,10 @@ def _is_link_list(el: _Element, anchors: Callable[[], set[str]]) -> bool:
     items = [" ".join(item.itertext()) for item in el.iter("item")]
     items = [t for t in items if words(t)]
     if len(items) < 2:
+        return False
+    # A list that is most of the body is the post itself (a link round-up), not an aside.
+    body = el.getparent()
+    if body is not None and sum(map(len, items)) > MAX_LIST_SHARE * len(" ".join(body.itertext())):
         return False
     links = anchors()
     if all(_norm(t) in links for t in items):
