@@ -685,6 +685,26 @@ def _tz(config: Config) -> str:
     return config.settings.scheduler.timezone
 
 
+def deliver_to(
+    config: Config,
+    host: str,
+    port: int,
+    *,
+    now: datetime | None = None,
+    digests: DigestPolicy = "all",
+) -> AlertRunReport:
+    """Evaluate the rules and send their mail to the SMTP server at host:port (no TLS, no login).
+
+    The demo's hook: it delivers to its own local sink (watch.smtpsink.SmtpSink),
+    or to the server `veille demo --smtp HOST:PORT` names. Digests are sent
+    whether due or not, so every kind of rule shows something.
+    """
+    smtp = config.settings.smtp.model_copy(
+        update={"host": host, "port": port, "security": "none", "username": None}
+    )
+    return run_alerts(config, now=now, smtp=smtp, digests=digests)
+
+
 def preview(config: Config, name: str, *, now: datetime | None = None) -> Evaluation:
     """What rule `name` would send now (`alerts test`): evaluates, records and sends nothing."""
     alerts = load_rules(config)

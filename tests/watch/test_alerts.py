@@ -464,3 +464,24 @@ def test_many_rules_are_evaluated_in_parallel_each_getting_its_own_items(
             "s" if i % 3 else ""
         )
         assert words[i] in mail.part("plain")
+
+
+def test_the_demo_hook_delivers_to_a_given_smtp_server(tmp_path: Path) -> None:
+    from watch.alerts import deliver_to
+
+    config = make_watch(
+        tmp_path,
+        None,  # the configured server (127.0.0.1:25) is not the one used
+        """
+        alerts:
+          - {name: now, recipients: [a@x.test]}
+          - {name: weekly, recipients: [b@x.test], mode: weekly on monday at 09:00}
+        """,
+    )
+    with Store(config.db_path) as store:
+        add_item(store, "Demo item")
+    with SmtpSink() as sink:
+        report = deliver_to(config, "127.0.0.1", sink.port)
+        assert report.delivery.sent == 2
+        assert to(sink.messages) == ["a@x.test", "b@x.test"]
+        assert "Demo item" in sink.messages[1].part("plain")
