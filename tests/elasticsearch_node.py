@@ -68,13 +68,21 @@ class ElasticsearchNode:
         default_factory=lambda: Path(tempfile.mkdtemp(prefix="veille-es-", dir="/tmp"))
     )
 
+    # Extra environment for the script (ES_VERSION, ES_JAVA_HOME, ES_HEAP ...).
+    env: dict[str, str] = field(default_factory=dict)
+
     @property
     def url(self) -> str:
         """The node's HTTP URL."""
         return f"http://127.0.0.1:{self.port}"
 
     def _run(self, command: str, timeout: float) -> subprocess.CompletedProcess[str]:
-        env = {**os.environ, "ES_PORT": str(self.port), "ES_DATA_DIR": str(self.data_dir)}
+        env = {
+            **os.environ,
+            **self.env,
+            "ES_PORT": str(self.port),
+            "ES_DATA_DIR": str(self.data_dir),
+        }
         os.chmod(self.data_dir, 0o755)
         return subprocess.run(
             [str(SCRIPT), command],

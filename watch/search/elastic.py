@@ -485,18 +485,17 @@ class ElasticBackend:
         body["size"] = query.per_page
         body["sort"] = _sort(query, parsed)
         body["track_scores"] = True
-        body["source_includes"] = HIT_FIELDS
         if query.collapse:
             body["collapse"] = {"field": "cluster"}
-        if not parsed.is_empty:
+        if parsed.is_empty:
+            # Nothing to highlight: the snippet is the opening of the summary or text.
+            body["source_includes"] = [*HIT_FIELDS, "summary", "text"]
+        else:
+            body["source_includes"] = HIT_FIELDS
             body["highlight"] = _highlight(parsed)
         response = self._search(body)
         total = self._total(response, query)
         hits = [_hit(h, parsed) for h in response["hits"]["hits"]]
-        if parsed.is_empty and hits:
-            snippets = self._plain_snippets([h.id for h in hits])
-            for hit in hits:
-                hit.snippet = snippets.get(hit.id, "")
         return SearchResult(
             total=total,
             hits=hits,
@@ -558,23 +557,6 @@ class ElasticBackend:
         if query.collapse:
             return int(response["aggregations"]["_clusters"]["value"])
         return int(response["hits"]["total"]["value"])
-
-    def _plain_snippets(self, ids: list[int]) -> dict[int, str]:
-        """The opening of each item's summary (or text) when there is nothing to highlight."""
-        response = self._call(
-            self.client.mget,
-            index=self.alias,
-            ids=[str(i) for i in ids],
-            source_includes=["summary", "text"],
-        )
-        out: dict[int, str] = {}
-        for doc in response["docs"]:
-            if doc.get("found"):
-                source = doc["_source"]
-                out[int(doc["_id"])] = plain_snippet(
-                    source.get("summary") or source.get("text") or ""
-                )
-        return out
 
 
 def open_backend(config: Config, store: Store) -> ElasticBackend:
@@ -746,7 +728,11 @@ def _hit(raw: dict[str, Any], parsed: Query) -> Hit:
         tags=list(source.get("tags") or []),
         opportunity=source.get("opportunity"),
         cluster_id=int(cluster) if cluster is not None else None,
-        snippet=_best_fragment(raw.get("highlight", {})),
+        snippet=(
+            plain_snippet(source.get("summary") or source.get("text") or "")
+            if parsed.is_empty
+            else _best_fragment(raw.get("highlight", {}))
+        ),
         score=round(float(score), 6) if score is not None and not parsed.is_empty else 0.0,
     )
 

@@ -7,10 +7,17 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
+import elasticsearch
 import pytest
 
 from crawler.items import Article
-from tests.elasticsearch_node import Fault, FaultProxy, free_port, throwaway_settings
+from tests.elasticsearch_node import (
+    ElasticsearchNode,
+    Fault,
+    FaultProxy,
+    free_port,
+    throwaway_settings,
+)
 from watch.config import Config, ElasticsearchSettings, SearchSettings, Settings
 from watch.errors import UserError
 from watch.search import elastic, open_backend
@@ -234,3 +241,23 @@ def test_demo_gets_a_fresh_demo_alias_on_the_given_cluster(
     assert ElasticBackend(settings).indices() == []
     with pytest.raises(SearchUnavailable):
         elastic.prepare_demo(config, f"http://127.0.0.1:{free_port()}")
+
+
+JAVA_17 = Path("/usr/lib/jvm/java-17-openjdk-amd64")
+
+
+@pytest.mark.slow
+def test_an_8x_server_works_with_the_8x_client_or_says_which_client_to_install() -> None:
+    if not (JAVA_17 / "bin" / "java").exists():
+        pytest.skip(f"Elasticsearch 8.x needs Java 17; none at {JAVA_17}")
+    node = ElasticsearchNode(env={"ES_VERSION": "8.19.21", "ES_JAVA_HOME": str(JAVA_17)})
+    try:
+        backend = ElasticBackend(throwaway_settings(node.start(), "es8"))
+        if elasticsearch.__versionstr__.startswith("8."):
+            assert backend.count(SearchQuery()) == 0
+            backend.drop()
+        else:
+            with pytest.raises(UserError, match=r"elasticsearch>=8\.13,<9"):
+                backend.count(SearchQuery())
+    finally:
+        node.remove()
