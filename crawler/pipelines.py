@@ -8,6 +8,7 @@ The reactor itself only moves bytes and Deferreds around.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import inspect
@@ -125,6 +126,12 @@ def detect_language(text: str) -> str | None:
 
 # -- work done in the worker processes -------------------------------------------
 
+_WARM_UP_PAGE = (
+    b"<html lang='en'><head><title>Warm-up</title></head><body><article><h1>Warm-up</h1>"
+    + b"<p>This short page only exists to load the extraction models once per worker.</p>" * 12
+    + b"</article></body></html>"
+)
+
 _worker_config: Config | None = None
 _worker_tagger: Tagger | None = None
 
@@ -135,6 +142,10 @@ def _worker_init(config_json: str | None) -> None:
     global _worker_config, _worker_tagger
     _worker_config = Config.model_validate_json(config_json) if config_json else None
     _worker_tagger = None
+    # The first extraction loads models and caches (about a second of CPU): pay it
+    # here, while the crawl starts up, rather than with the first pages in hand.
+    with contextlib.suppress(Exception):
+        finish_article(PageItem(Article(url="http://warm.up/", source=""), _WARM_UP_PAGE))
 
 
 def finish_article(item: PageItem) -> Article | None:
@@ -217,7 +228,7 @@ class WorkerPool:
             initargs=(self.config_json,),
         )
         # The first submit forks every worker at once: do it now, not mid-crawl.
-        executor.submit(os.getpid).result()
+        executor.submit(os.getpid)
         return executor
 
     @classmethod

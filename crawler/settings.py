@@ -8,6 +8,7 @@ place where a user tunes fetching.
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 from watch.config import Config, CrawlSettings
@@ -47,6 +48,15 @@ RETRY_GIVE_UP_LOG_LEVEL = "WARNING"
 
 # Refuse discovered links to private/loopback/link-local hosts (see crawler.middlewares).
 VEILLE_ALLOW_PRIVATE_ADDRESSES = _DEFAULTS.allow_private_addresses
+
+# Twisted's own reactor, not the asyncio one: under Scrapy 2.19's asyncio reactor the
+# downloader starts every queued request of a slot before any counts as transferring,
+# so CONCURRENT_REQUESTS_PER_DOMAIN is not enforced (measured: 8 in flight with a limit of 2).
+TWISTED_REACTOR = (
+    "twisted.internet.epollreactor.EPollReactor"
+    if sys.platform.startswith("linux")
+    else "twisted.internet.selectreactor.SelectReactor"
+)
 
 # A watch needs no session, and cookies only cost time.
 COOKIES_ENABLED = False

@@ -43,13 +43,14 @@ def test_each_source_type_is_collected_then_a_second_run_adds_nothing(
     assert len(urls) == 9
     assert all("utm_" not in u and "#" not in u for u in urls)
     assert not any("private-deals" in u or "warehouse" in u for u in urls)  # deny, max_depth
-    post = store.get_by_url(f"{site.url}/blog/posts/spring-update-category-pages.html")
-    assert post is not None
-    assert post.title == "What the spring ranking update changed for category pages"
-    assert post.author == "Maya Lindqvist" and post.language == "en"
-    assert post.published is not None and post.published.isoformat().startswith("2025-03-18T09:30")
+    # A post only the RSS feed lists: feed title, date and categories, the page's text.
+    post = store.get_by_url(f"{site.url}/blog/posts/internal-search-pages.html")
+    assert post is not None and post.source == "search-desk"
+    assert post.title == "Should internal search result pages be indexed?"
+    assert post.author == "Priya Natarajan" and post.language == "en"
+    assert post.published is not None and post.published.isoformat().startswith("2025-05-06T11:45")
     assert post.category == "seo" and post.keywords == ["SEO"]
-    assert "Category pages with thin introductions" in post.text
+    assert "A safer approach is to mine internal search logs" in post.text
     assert len(post.content_hash) == 64 and post.fetched_at is not None
     news = store.get_by_url(f"{site.url}/news/articles/marketplace-referral-fees.html")
     assert news is not None and news.keywords == ["fees", "marketplace", "home and garden"]
@@ -71,7 +72,7 @@ def test_each_source_type_is_collected_then_a_second_run_adds_nothing(
     assert second.source("monitor").stats.not_modified == 2
     feed_hits = site.hits("/blog/feed.rss")
     assert feed_hits and all(h.headers.get("If-None-Match") for h in feed_hits)
-    assert not site.hits("/blog/posts/internal-search-pages.html")
+    assert not site.hits("/blog/posts/faceted-navigation-crawl-budget.html")
     assert Store(config.db_path).count() == 9
     runs = db_rows(config.db_path, "SELECT id, status FROM crawl_runs ORDER BY id")
     assert runs == [(first.run_id, "ok"), (second.run_id, "ok")]
