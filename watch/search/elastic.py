@@ -69,7 +69,7 @@ HIT_FIELDS = [
 ]
 _VALUE_FACETS = {"source": "source", "category": "category", "language": "language", "tags": "tags"}
 DEMO_INDEX = "veille-demo-items"
-_GENERATION = re.compile(r"-v(\d+)$")
+_GENERATION = re.compile(r"-v(\d+)")
 
 
 class SearchUnavailable(UserError):
@@ -245,7 +245,8 @@ class ElasticBackend:
             )
         except elasticsearch.NotFoundError:
             return []
-        return sorted(n for n in found if _GENERATION.search(n[len(self.alias) :]))
+        prefix = len(self.alias)
+        return sorted(n for n in found if _GENERATION.fullmatch(n[prefix:]))
 
     def ensure_index(self) -> str:
         """Create `<alias>-v1` behind the alias if the alias does not exist; return the index."""
@@ -410,7 +411,9 @@ class ElasticBackend:
         started = time.monotonic()
         previous = self.indices()
         taken = set(previous) | set(self.generations())
-        numbers = [int(m.group(1)) for n in taken if (m := _GENERATION.search(n))]
+        numbers = [
+            int(n.rsplit("-v", 1)[1]) for n in taken if _GENERATION.fullmatch(n[len(self.alias) :])
+        ]
         name = f"{self.alias}-v{max(numbers, default=0) + 1}"
         self._call(
             self.client.indices.create,
