@@ -13,16 +13,27 @@ import yaml
 from click.testing import CliRunner
 
 from crawler.items import Article
+from tests.crawler.helpers import feed, make_config
 from tests.elasticsearch_node import (
     ElasticsearchNode,
     NodeUnavailable,
     free_port,
     throwaway_settings,
 )
+from tests.httpserver import FixtureServer
 from watch import indexer
 from watch.cli import cli
-from watch.config import Config, ElasticsearchSettings, SearchSettings, Settings, load_config
+from watch.config import (
+    Config,
+    ElasticsearchSettings,
+    SearchSettings,
+    Settings,
+    Source,
+    load_config,
+)
+from watch.crawl import run_crawl
 from watch.errors import UserError
+from watch.search import open_backend
 from watch.search.backend import SearchQuery
 from watch.search.elastic import ElasticBackend
 from watch.store import Store
@@ -248,3 +259,36 @@ def test_reindex_on_the_embedded_backend_says_there_is_nothing_to_do(tmp_path: P
     result = CliRunner().invoke(cli, ["reindex", "--config", str(path)])
     assert result.exit_code != 0
     assert "nothing to reindex" in str(result.exception)
+
+
+@pytest.mark.elasticsearch
+def test_crawl_indexes_what_it_stores_and_queues_it_while_the_engine_is_down(
+    site: FixtureServer, tmp_path: Path, es_settings: ElasticsearchSettings
+) -> None:
+    sources = [
+        feed("search-desk", "/blog/feed.rss", site, category="seo"),
+        Source(name="market-wire", type="sitemap", url=site.url + "/news/sitemap-index.xml"),
+    ]
+    down = es_settings.model_copy(update={"url": f"http://127.0.0.1:{free_port()}", "timeout": 2})
+    offline = make_config(
+        tmp_path, sources, search=SearchSettings(backend="elasticsearch", elasticsearch=down)
+    )
+    report = run_crawl(offline, progress=False)
+    stored = Store(offline.db_path)
+    assert report.totals()["new"] == stored.count() > 0
+    assert report.indexed == 0 and report.index_error and "queued" in report.index_error
+    assert stored.pending_index_count() == stored.count()
+
+    online = make_config(
+        tmp_path, sources, search=SearchSettings(backend="elasticsearch", elasticsearch=es_settings)
+    )
+    assert indexer.sync_pending(online, stored) == stored.count()
+    embedded = open_backend(make_config(tmp_path, sources), stored)
+    engine = open_backend(online, stored)
+    for text in ("marketplace", "fees OR search", '"internal search"', ""):
+        query = SearchQuery(text=text, facets=["source", "day"])
+        expected, got = embedded.search(query), engine.search(query)
+        assert got.total == expected.total > 0
+        assert got.facets == expected.facets
+        assert {h.id for h in got.hits} == {h.id for h in expected.hits}
+    stored.close()
