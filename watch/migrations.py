@@ -241,4 +241,22 @@ MIGRATIONS: list[tuple[str, str]] = [
             FROM items;
         """,
     ),
+    (
+        "0003_feedback",
+        """
+        -- Users' corrections to tags and opportunity (veille label), as an
+        -- append-only log. Keyed by canonical URL, with no foreign key, so a
+        -- correction outlives re-crawls, retags and even the item's deletion.
+        CREATE TABLE feedback (
+            id INTEGER PRIMARY KEY,
+            item_id INTEGER NOT NULL,
+            canonical_url TEXT NOT NULL,
+            action TEXT NOT NULL CHECK (action IN ('add', 'remove', 'opportunity')),
+            tag TEXT,
+            value INTEGER,
+            created_at TEXT NOT NULL
+        );
+        CREATE INDEX feedback_url ON feedback(canonical_url, id);
+        """,
+    ),
 ]
