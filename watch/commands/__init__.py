@@ -16,6 +16,7 @@ COMMAND_MODULES = (
     "watch.commands.alerts",
     "watch.commands.run",
     "watch.commands.extract",
+    "watch.commands.serve",
 )
 
 
