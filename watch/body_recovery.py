@@ -12,6 +12,7 @@ Those are put back in document order; everything else stays out.
 from __future__ import annotations
 
 import re
+from bisect import bisect_right
 
 from lxml.etree import Element, _Element
 from lxml.html import HtmlElement
@@ -56,6 +57,8 @@ HEAD_WORDS = 8
 SHINGLE = 4
 # A paragraph with at least this share of its shingles in the body is present.
 COVERED_SHARE = 0.9
+# Paragraphs x body characters above which coverage uses shingles, not substring search.
+SUBSTRING_BUDGET = 50_000_000
 
 
 def _norm(text: str) -> str:
@@ -107,34 +110,63 @@ def _shingles(tokens: list[str]) -> list[tuple[str, ...]]:
     return [tuple(tokens[i : i + SHINGLE]) for i in range(len(tokens) - SHINGLE + 1)]
 
 
-def recover_paragraphs(body: _Element, tree: HtmlElement) -> int:
-    """Insert into `body` the prose paragraphs it is missing; return how many changed.
+class _Coverage:
+    """Finds which body block holds a paragraph's (normalised) text.
 
-    Coverage is measured with word shingles so that the cost stays linear in the
-    page size: a paragraph is present when nearly all its shingles are in the body.
+    A substring search per paragraph is fastest on ordinary pages; on a page with
+    thousands of paragraphs that becomes quadratic, so past a budget the lookup
+    switches to word shingles, linear in the page size.
     """
+
+    def __init__(self, block_norms: list[str], paragraphs: int) -> None:
+        self.starts: list[int] = []
+        offset = 0
+        for norm in block_norms:
+            self.starts.append(offset)
+            offset += len(norm) + 1
+        self.joined = " ".join(block_norms)
+        self.shingles: dict[tuple[str, ...], int] | None = None
+        if paragraphs * len(self.joined) > SUBSTRING_BUDGET:
+            self.shingles = {}
+            for index, norm in enumerate(block_norms):
+                for shingle in _shingles(norm.split()):
+                    self.shingles.setdefault(shingle, index)
+
+    def locate(self, norm: str) -> int | None:
+        """The index of the block where the paragraph ends, or None if it is absent."""
+        if not norm:
+            return None
+        if self.shingles is None:
+            position = self.joined.find(norm)
+            if position < 0:
+                return None
+            return bisect_right(self.starts, position + len(norm) - 1) - 1
+        shingles = _shingles(norm.split())
+        found = [self.shingles[s] for s in shingles if s in self.shingles]
+        return found[-1] if found and len(found) >= COVERED_SHARE * len(shingles) else None
+
+
+def recover_paragraphs(body: _Element, tree: HtmlElement) -> int:
+    """Insert into `body` the prose paragraphs it is missing; return how many changed."""
     paragraphs = prose_paragraphs(tree)
     if not paragraphs:
         return 0
     blocks = list(body)
-    shingle_block: dict[tuple[str, ...], int] = {}
+    block_norms = [_norm("".join(block.itertext())) for block in blocks]
+    coverage = _Coverage(block_norms, len(paragraphs))
     openings: dict[str, int] = {}
-    for index, block in enumerate(blocks):
-        tokens = _norm("".join(block.itertext())).split()
-        for shingle in _shingles(tokens):
-            shingle_block.setdefault(shingle, index)
+    for index, (block, norm) in enumerate(zip(blocks, block_norms, strict=True)):
+        tokens = norm.split(" ", HEAD_WORDS)
         if block.tag == "p" and len(tokens) >= HEAD_WORDS:
             openings.setdefault(" ".join(tokens[:HEAD_WORDS]), index)
 
     states = []
     covered_parents: set[_Element] = set()
     for p, text in paragraphs:
-        tokens = _norm(text).split()
-        shingles = _shingles(tokens)
-        found = [shingle_block[s] for s in shingles if s in shingle_block]
-        covered = bool(shingles) and len(found) >= COVERED_SHARE * len(shingles)
-        states.append((p, text, tokens, found[-1] if covered else None))
-        if covered:
+        norm = _norm(text)
+        block_index = coverage.locate(norm)
+        states.append((p, text, norm, block_index))
+        if block_index is not None:
             covered_parents.add(p.getparent())
     if not covered_parents:
         return 0  # trafilatura kept none of the page's prose: no anchor to recover around
@@ -142,20 +174,21 @@ def recover_paragraphs(body: _Element, tree: HtmlElement) -> int:
 
     changed = 0
     anchor: _Element | None = None  # the body block after which the next insert goes
-    for p, text, tokens, block_index in states:
+    for p, text, norm, block_index in states:
         if block_index is not None:
             anchor = blocks[block_index]
             continue
-        if not tokens or not _prose_like(text):
+        if not norm or not _prose_like(text):
             continue
         clean = " ".join(text.split())
-        partial = openings.get(" ".join(tokens[:HEAD_WORDS]))
-        if partial is not None and len(tokens) > len(_norm(_block_text(blocks[partial])).split()):
+        partial = openings.get(" ".join(norm.split(" ", HEAD_WORDS)[:HEAD_WORDS]))
+        if partial is not None and len(norm) > len(block_norms[partial]):
             # The body has this paragraph with words cut out of it: restore the full sentence.
             block = blocks[partial]
             for child in list(block):
                 block.remove(child)
             block.text = clean
+            block_norms[partial] = norm
             anchor = block
             changed += 1
             continue
@@ -171,7 +204,3 @@ def recover_paragraphs(body: _Element, tree: HtmlElement) -> int:
         anchor = new
         changed += 1
     return changed
-
-
-def _block_text(block: _Element) -> str:
-    return "".join(block.itertext())

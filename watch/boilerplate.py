@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
-from lxml.etree import _Element
+from lxml.etree import XPath, _Element
 from lxml.html import HtmlElement
 
 from watch.page_metadata import PageMetadata
@@ -141,8 +141,7 @@ def find_boilerplate(
     after_label = False
     for index, el in enumerate(blocks):
         text = _text(el)
-        tokens = words(text)
-        n_words = len(tokens)
+        n_words = len(text.split())  # whitespace words: close enough for length limits
         at_edge = index < EDGE_BLOCKS or index >= count - EDGE_BLOCKS
         if el.tag == "list":
             if _is_link_list(el, anchors):
@@ -160,7 +159,7 @@ def find_boilerplate(
             rule = "prompt"
         elif at_edge and n_words <= PROMPT_MAX_WORDS and _CREDIT.search(text):
             rule = "credit"
-        elif at_edge and n_words <= STAMP_MAX_WORDS and _is_stamp(text, tokens):
+        elif at_edge and n_words <= STAMP_MAX_WORDS and _is_stamp(text, words(text)):
             rule = "stamp"
         elif n_words <= LABEL_MAX_WORDS and _is_shouted_link(text, anchors):
             rule = "shouted link"
@@ -243,18 +242,23 @@ def _leading_dek(
 _CONTAINERS = {"p", "div", "h2", "h3", "h4", "section", "header", "li", "td", "blockquote"}
 
 
+_TEXT_WITH = XPath("//text()[contains(., $word)]")
+
+
 def _page_block(page: HtmlElement, text: str) -> _Element | None:
     """The page's block element whose own text opens like `text` (None if not found)."""
-    head = " ".join(words(text)[:6]).lower()
-    if len(head.split()) < 3:
+    tokens = words(text)[:6]
+    if len(tokens) < 3:
         return None
-    for el in page.iter():
-        own = el.text
-        if own and isinstance(el.tag, str) and _norm(own).startswith(head):
-            node: _Element | None = el
-            while node is not None and node.tag not in _CONTAINERS:
-                node = node.getparent()
-            return node
+    head = " ".join(tokens).lower()
+    # XPath narrows the search, in C, to text nodes holding the rarest-looking word.
+    for node in _TEXT_WITH(page, word=max(tokens, key=len)):
+        if not node.is_text or not _norm(node).startswith(head):
+            continue
+        element: _Element | None = node.getparent()
+        while element is not None and element.tag not in _CONTAINERS:
+            element = element.getparent()
+        return element
     return None
 
 

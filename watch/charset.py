@@ -127,24 +127,29 @@ def decode_html(data: bytes, declared: str | None = None) -> str:
     Binary data (images, PDFs, archives) decodes to "". Never raises: undecodable
     bytes become U+FFFD.
     """
+    return to_utf8(data, declared).decode("utf-8", "replace")
+
+
+def to_utf8(data: bytes, declared: str | None = None) -> bytes:
+    """The page as UTF-8 bytes, decoded as `decode_html` says; valid UTF-8 comes back as is."""
     if data[:3] == b"\x1f\x8b\x08":
         data = decompress_gzip(data)
     data = data[:MAX_DECODED_BYTES]
     if looks_binary(data):
-        return ""
+        return b""
     for bom, codec in _BOMS:
         if data.startswith(bom):
-            return data[len(bom) :].decode(codec, "replace")
-    text = _try(data, "utf-8")
-    if text is not None:
-        return text
+            body = data[len(bom) :]
+            return body if codec == "utf-8" else body.decode(codec, "replace").encode("utf-8")
+    if _try(data, "utf-8") is not None:
+        return data
     for label in (declared, declared_charset(data)):
         codec = _codec(label)
         if codec and not codec.startswith("utf"):
             text = _try(data, codec)
             if text is not None:
-                return text
-    return _detect(data)
+                return text.encode("utf-8", "replace")
+    return _detect(data).encode("utf-8", "replace")
 
 
 def _detect(data: bytes) -> str:

@@ -26,7 +26,7 @@ from trafilatura.xml import xmltotxt
 
 from watch.body_recovery import recover_paragraphs
 from watch.boilerplate import clean_body
-from watch.charset import charset_from_content_type, decode_html
+from watch.charset import charset_from_content_type, to_utf8
 from watch.language import page_language
 from watch.page_metadata import PageMetadata, read_metadata
 
@@ -34,9 +34,11 @@ LOGGER = logging.getLogger(__name__)
 # trafilatura logs every page without an article as a warning: an expected outcome here.
 logging.getLogger("trafilatura").setLevel(logging.CRITICAL)
 
-# Characters libxml2 refuses in a text document.
-_INVALID_XML_CHARS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
-_DOCTYPE = re.compile(r"^\s*<!DOCTYPE[^>]*>", re.IGNORECASE)
+# Characters an XML tree cannot hold: C0 controls but tab and newlines, U+FFFE, U+FFFF.
+_CONTROL_BYTES = bytes([*range(9), 11, 12, *range(14, 32)])
+_NONCHARACTERS = ("\ufffe".encode(), "\uffff".encode())
+# libxml2 can drop the document after some doctype lines; the doctype carries nothing here.
+_DOCTYPE = re.compile(rb"^\s*<!DOCTYPE[^>]*>", re.IGNORECASE)
 _PARSER = lxml.html.HTMLParser(
     collect_ids=False,
     default_doctype=False,
@@ -67,14 +69,24 @@ class Extracted:
 
 def parse_html(html: str | bytes, content_type: str | None = None) -> HtmlElement | None:
     """Decode and parse a page into an lxml tree (None when there is no document)."""
-    declared = charset_from_content_type(content_type)
-    text = html if isinstance(html, str) else decode_html(html, declared)
-    text = _DOCTYPE.sub("", _INVALID_XML_CHARS.sub("", text), count=1)
-    if not text.strip():
+    if isinstance(html, str):
+        data = html.encode("utf-8", "replace")
+    else:
+        data = to_utf8(html, charset_from_content_type(content_type))
+    # Control characters cannot live in an lxml tree's text; a byte scan finds them
+    # faster than a regex over the decoded text (UTF-8 never hides them in a sequence).
+    if len(data.translate(None, _CONTROL_BYTES)) != len(data):
+        data = data.translate(None, _CONTROL_BYTES)
+    if _NONCHARACTERS[0] in data or _NONCHARACTERS[1] in data:
+        data = data.replace(_NONCHARACTERS[0], b"").replace(_NONCHARACTERS[1], b"")
+    head = data[:1024]
+    if b"<!" in head:
+        data = _DOCTYPE.sub(b"", head, count=1) + data[1024:]
+    if not data.strip():
         return None
     try:
         # Parsed from UTF-8 bytes so that a stale meta charset cannot re-decode the text.
-        return lxml.html.document_fromstring(text.encode("utf-8", "replace"), parser=_PARSER)
+        return lxml.html.document_fromstring(data, parser=_PARSER)
     except (ParserError, ValueError):
         return None
 
@@ -125,17 +137,21 @@ def _body(tree: HtmlElement, url: str | None, fast: bool) -> HtmlElement | None:
 def main_text(tree: HtmlElement, url: str | None, meta: PageMetadata) -> str:
     """The article body as plain text, one paragraph per line."""
     body = _body(tree, url, fast=True)
-    text = xmltotxt(body, False) if body is not None else ""
-    if len(text) < FALLBACK_BELOW_CHARS:
+    size = _text_size(body)
+    if size < FALLBACK_BELOW_CHARS:
         full = _body(tree, url, fast=False)
-        full_text = xmltotxt(full, False) if full is not None else ""
-        if len(full_text) > len(text):
-            body, text = full, full_text
+        if _text_size(full) > size:
+            body = full
     if body is None:
         return ""
     recover_paragraphs(body, tree)
     clean_body(body, tree, meta)
     return xmltotxt(body, False).strip()
+
+
+def _text_size(body: HtmlElement | None) -> int:
+    """How many characters of text an extracted body holds."""
+    return 0 if body is None else sum(len(t.strip()) for t in body.itertext())
 
 
 def first_sentences(text: str, limit: int = SUMMARY_CHARS) -> str:
