@@ -403,8 +403,9 @@ def evaluate(
         period_start = now - FIRST_LOOKBACK[rule.mode]
         query.first_seen_after = period_start
         cursor_from = None
-    # A little slack so items already sent (a stalled cursor) rarely need a second page.
-    query.per_page = min(rule.max_items + 10, PAGE_SIZE)
+    # Exactly what the email lists: every hit costs a snippet. Items already sent
+    # (only after a stalled cursor) are made up from the next page.
+    query.per_page = min(rule.max_items, PAGE_SIZE)
     if rule.is_digest:
         query.facets = ["tags", "day"]
         query.facet_size = 15

@@ -381,8 +381,12 @@ class Service:
                 log.error("alerts: %s", exc)
                 return
         for outcome in report.rules:
-            if outcome.status in ("sent", "queued", "error"):
-                log.info("alert %s: %s %s", outcome.rule, outcome.status, outcome.error or "")
+            if outcome.status in ("sent", "queued"):
+                log.info(
+                    "alert %s: %s, %d new item(s)", outcome.rule, outcome.status, outcome.total
+                )
+            elif outcome.status == "error":
+                log.error("alert %s: %s", outcome.rule, outcome.error)
         if report.delivery and report.delivery.errors:
             log.warning("mail: %s", "; ".join(report.delivery.errors[:3]))
 
@@ -397,7 +401,8 @@ class Service:
 
     def request_stop(self, *_: object) -> None:
         """Signal handler: ask the main loop to stop after the current work."""
-        log.info("stop requested; finishing the current work")
+        if not self.stopping.is_set():
+            log.info("stop requested; finishing the current work")
         self.stopping.set()
 
     def run_forever(self) -> None:
