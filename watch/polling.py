@@ -1,12 +1,12 @@
 """When to poll each source next: fixed, cron, adaptive, and backoff after failures.
 
-Sources with an explicit `interval` or `cron` keep it. The others poll
-adaptively, like Miniflux's entry-frequency scheduler: the interval is a week
-divided by the number of items the source published in the last week,
-clamped to [min_interval, max_interval], so a feed that rarely changes is
-polled rarely and a busy one often. A source that has failed
-`failure_threshold` times in a row backs off exponentially, up to
-`max_backoff`.
+Sources with an explicit `interval` or `cron` keep it. The others start at
+`default_interval` and, once crawled successfully, poll adaptively, like
+Miniflux's entry-frequency scheduler: the interval is a week divided by the
+number of items the source published in the last week, clamped to
+[min_interval, max_interval], so a feed that rarely changes is polled rarely
+and a busy one often. A source that has failed `failure_threshold` times in a
+row backs off exponentially, up to `max_backoff`.
 """
 
 from __future__ import annotations
@@ -118,6 +118,10 @@ def plan(
     elif source.cron:
         base = 0.0
         reason = f"cron '{source.cron}'"
+    elif state.last_success_at is None:
+        # Nothing to learn a rate from yet.
+        base = parse_duration(sched.default_interval)
+        reason = f"default interval {sched.default_interval} (no successful crawl yet)"
     else:
         count = weekly_item_count(store, source.name, now)
         base = adaptive_interval(count, sched)

@@ -158,9 +158,12 @@ def test_plans_for_adaptive_fixed_cron_and_failing_sources(tmp_path: Path) -> No
     )
     now = datetime.now(UTC)
     with Store(config.db_path) as store:
+        fresh = plan(config, store, config.source("busy"), store.source_state("busy"), now)
+        assert fresh.interval == 3600 and "no successful crawl yet" in fresh.reason
         for _ in range(28):
             add_item(store, "busy item", source="busy")
-        busy = plan(config, store, config.source("busy"), store.source_state("busy"), now)
+        state = store.record_source_result("busy", None)
+        busy = plan(config, store, config.source("busy"), state, now)
         assert busy.interval == WEEK / 28 and "28 item(s)" in busy.reason
         fixed = plan(config, store, config.source("fixed"), store.source_state("fixed"), now)
         assert fixed.interval == 45 * 60
