@@ -50,6 +50,9 @@ _OUTSIDE = {
     "h5",
     "h6",
 }
+# Classes of the blockquotes social networks' embed codes produce.
+_EMBED = re.compile(r"twitter|instagram|tiktok|facebook|reddit|mastodon|bluesky|threads", re.I)
+MIN_EMBED_CHARS = 20
 _CODE = re.compile(r"[{};=<>]|&\w+;|\b(?:var|function|window\.|document\.)")
 SIGNATURE_DEPTH = 3
 # Words that identify a paragraph's opening, to find one the body holds cut short.
@@ -88,18 +91,26 @@ def _signature(el: _Element) -> tuple[tuple[str, str], ...] | None:
 
 
 def prose_paragraphs(tree: HtmlElement) -> list[tuple[_Element, str]]:
-    """The page's <p> elements that read as article prose, with their text."""
+    """The page's <p> elements that read as article prose, and its social-media embeds.
+
+    Embedded posts (a tweet's blockquote) are short and full of links, but readers
+    count them as part of the story, so they are kept on other terms than prose.
+    """
     found = []
-    for p in tree.iter("p"):
-        text = p.text_content()
-        if len(text) < MIN_PROSE_CHARS:
+    for el in tree.iter("p", "blockquote"):
+        text = el.text_content()
+        if el.tag == "blockquote":
+            if len(text.strip()) < MIN_EMBED_CHARS or not _EMBED.search(el.get("class") or ""):
+                continue
+        else:
+            if len(text) < MIN_PROSE_CHARS:
+                continue
+            link_chars = sum(len(a.text_content()) for a in el.iter("a"))
+            if link_chars > MAX_LINK_SHARE * len(text):
+                continue
+        if any(anc.tag in _OUTSIDE for anc in el.iterancestors()):
             continue
-        link_chars = sum(len(a.text_content()) for a in p.iter("a"))
-        if link_chars > MAX_LINK_SHARE * len(text):
-            continue
-        if any(anc.tag in _OUTSIDE for anc in p.iterancestors()):
-            continue
-        found.append((p, text))
+        found.append((el, text))
     return found
 
 
@@ -178,10 +189,13 @@ def recover_paragraphs(body: _Element, tree: HtmlElement) -> int:
         if block_index is not None:
             anchor = blocks[block_index]
             continue
-        if not norm or not _prose_like(text):
+        embed = p.tag == "blockquote"
+        if not norm or not (embed or _prose_like(text)):
             continue
         clean = " ".join(text.split())
-        partial = openings.get(" ".join(norm.split(" ", HEAD_WORDS)[:HEAD_WORDS]))
+        partial = (
+            None if embed else openings.get(" ".join(norm.split(" ", HEAD_WORDS)[:HEAD_WORDS]))
+        )
         if partial is not None and len(norm) > len(block_norms[partial]):
             # The body has this paragraph with words cut out of it: restore the full sentence.
             block = blocks[partial]
@@ -193,7 +207,11 @@ def recover_paragraphs(body: _Element, tree: HtmlElement) -> int:
             changed += 1
             continue
         parent = p.getparent()
-        if parent not in covered_parents and _signature(parent) not in signatures:
+        if embed:
+            # An embed sits in a wrapper of its own, inside the article's container.
+            if parent not in covered_parents and parent.getparent() not in covered_parents:
+                continue
+        elif parent not in covered_parents and _signature(parent) not in signatures:
             continue
         new = Element("p")
         new.text = clean
