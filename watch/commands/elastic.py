@@ -96,7 +96,7 @@ def reindex(config_path: str | None, as_json: bool, pending: bool, keep_previous
             if report.error:
                 raise SystemExit(1)
             return
-        with _progress(f"Indexing into {url}", store.count(), as_json) as advance:
+        with _progress("Indexing", store.count(), as_json) as advance:
             result = rebuild(config, store, on_progress=advance, keep_previous=keep_previous)
     if as_json:
         print_json(result.to_dict())

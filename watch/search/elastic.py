@@ -741,14 +741,15 @@ def _hit(raw: dict[str, Any], parsed: Query) -> Hit:
 
 
 def _best_fragment(highlight: dict[str, list[str]]) -> str:
-    """The fragment with the most marks, preferring the body over the summary and title."""
-    best, marks = "", 0
-    for field in ("text", "summary", "title"):
-        for fragment in highlight.get(field, []):
-            count = fragment.count("<mark>")
-            if count > marks:
-                best, marks = fragment, count
-    return best
+    """The body fragment with the most marks; the title only when the body has no match.
+
+    The title is shown beside the snippet anyway, so repeating it says nothing new.
+    """
+    for fields in (("text", "summary"), ("title",)):
+        fragments = [f for field in fields for f in highlight.get(field, [])]
+        if fragments:
+            return max(fragments, key=lambda f: f.count("<mark>"))
+    return ""
 
 
 def plain_snippet(text: str) -> str:
