@@ -55,7 +55,7 @@ _EMBED = re.compile(r"twitter|instagram|tiktok|facebook|reddit|mastodon|bluesky|
 MIN_EMBED_CHARS = 20
 _CODE = re.compile(r"[{};=<>]|&\w+;|\b(?:var|function|window\.|document\.)")
 SIGNATURE_DEPTH = 3
-# Words that identify a paragraph's opening, to find one the body holds cut short.
+# Words that identify a paragraph's opening or end, to find one the body holds cut short.
 HEAD_WORDS = 8
 SHINGLE = 4
 # A paragraph with at least this share of its shingles in the body is present.
@@ -74,6 +74,30 @@ def _prose_like(text: str) -> bool:
         return False
     letters = sum(ch.isalpha() or ch.isspace() for ch in text)
     return letters > 0.85 * len(text)
+
+
+def _partial(ends: dict[str, int], norms: list[str], tokens: list[str]) -> int | None:
+    """The body paragraph that is `tokens` with one run of words cut out, if any."""
+    if len(tokens) < 2 * HEAD_WORDS:
+        return None
+    for key in (" ".join(tokens[:HEAD_WORDS]), " ".join(tokens[-HEAD_WORDS:])):
+        index = ends.get(key)
+        if index is not None and _is_cut_from(norms[index].split(), tokens):
+            return index
+    return None
+
+
+def _is_cut_from(short: list[str], full: list[str]) -> bool:
+    """Whether `short` is `full` with one contiguous run of words removed."""
+    if len(short) >= len(full):
+        return False
+    head = 0
+    while head < len(short) and short[head] == full[head]:
+        head += 1
+    tail = 0
+    while tail < len(short) - head and short[-1 - tail] == full[-1 - tail]:
+        tail += 1
+    return head + tail == len(short)
 
 
 def _signature(el: _Element) -> tuple[tuple[str, str], ...] | None:
@@ -165,11 +189,13 @@ def recover_paragraphs(body: _Element, tree: HtmlElement) -> int:
     blocks = list(body)
     block_norms = [_norm("".join(block.itertext())) for block in blocks]
     coverage = _Coverage(block_norms, len(paragraphs))
-    openings: dict[str, int] = {}
+    # Paragraph ends, to recognise a body paragraph that lost words inside it.
+    ends: dict[str, int] = {}
     for index, (block, norm) in enumerate(zip(blocks, block_norms, strict=True)):
-        tokens = norm.split(" ", HEAD_WORDS)
-        if block.tag == "p" and len(tokens) >= HEAD_WORDS:
-            openings.setdefault(" ".join(tokens[:HEAD_WORDS]), index)
+        tokens = norm.split()
+        if block.tag == "p" and len(tokens) >= 2 * HEAD_WORDS:
+            ends.setdefault(" ".join(tokens[:HEAD_WORDS]), index)
+            ends.setdefault(" ".join(tokens[-HEAD_WORDS:]), index)
 
     states = []
     covered_parents: set[_Element] = set()
@@ -193,10 +219,8 @@ def recover_paragraphs(body: _Element, tree: HtmlElement) -> int:
         if not norm or not (embed or _prose_like(text)):
             continue
         clean = " ".join(text.split())
-        partial = (
-            None if embed else openings.get(" ".join(norm.split(" ", HEAD_WORDS)[:HEAD_WORDS]))
-        )
-        if partial is not None and len(norm) > len(block_norms[partial]):
+        partial = None if embed else _partial(ends, block_norms, norm.split())
+        if partial is not None:
             # The body has this paragraph with words cut out of it: restore the full sentence.
             block = blocks[partial]
             for child in list(block):

@@ -1,0 +1,204 @@
+"""The body clean-up after trafilatura: boilerplate rules and paragraph recovery."""
+
+from __future__ import annotations
+
+import lxml.html
+from lxml.etree import Element, SubElement, _Element
+
+from watch.body_recovery import recover_paragraphs
+from watch.boilerplate import clean_body
+from watch.extract import extract
+from watch.page_metadata import PageMetadata
+
+LONG = (
+    "Marketplace sellers reported that fulfilment fees rose again this quarter, and several "
+    "said they would move slow-selling stock back to their own warehouses before the holidays."
+)
+
+
+def body_of(*blocks: tuple[str, str] | tuple[str, list[str]]) -> _Element:
+    """A trafilatura-like body: ("p", text), ("head", text) or ("list", [items])."""
+    body = Element("body")
+    for tag, content in blocks:
+        el = SubElement(body, tag)
+        if isinstance(content, list):
+            for text in content:
+                SubElement(el, "item").text = text
+        else:
+            el.text = content
+    return body
+
+
+def texts(body: _Element) -> list[str]:
+    return ["".join(el.itertext()) for el in body]
+
+
+def page_with_links(*links: str, extra: str = "") -> lxml.html.HtmlElement:
+    anchors = "".join(f"<a href='/x{i}'>{text}</a>" for i, text in enumerate(links))
+    return lxml.html.document_fromstring(f"<html><body><div>{anchors}</div>{extra}</body></html>")
+
+
+def test_the_repeated_headline_and_a_kicker_above_it_are_removed() -> None:
+    body = body_of(("p", "Review"), ("head", "The best parcel lockers"), ("p", LONG))
+    meta = PageMetadata(titles=["The best parcel lockers"])
+    removed = clean_body(body, page_with_links(), meta)
+    assert texts(body) == [LONG]
+    assert removed == {"The best parcel lockers": "title", "Review": "title"}
+
+
+def test_a_standfirst_in_its_own_container_goes_but_a_first_paragraph_stays() -> None:
+    dek = "Shoppers spent more online than in stores for the first time this autumn."
+    second = "The shift was sharpest in clothing, where online sales rose by a quarter."
+    meta = PageMetadata(titles=["Online overtakes stores"], description=dek)
+    apart = lxml.html.document_fromstring(
+        f"<html><body><header><p class='dek'>{dek}</p></header>"
+        f"<div class='body'><p>{second}</p></div></body></html>"
+    )
+    body = body_of(("p", dek), ("p", second))
+    assert clean_body(body, apart, meta) == {dek: "standfirst"}
+    together = lxml.html.document_fromstring(
+        f"<html><body><div class='body'><p>{dek}</p><p>{second}</p></div></body></html>"
+    )
+    body = body_of(("p", dek), ("p", second))
+    assert clean_body(body, together, meta) == {}
+    assert texts(body) == [dek, second]
+
+
+def test_related_links_labels_and_lists_are_removed() -> None:
+    headlines = ["Fees rise at the big marketplaces", "Lockers beat doorsteps", "Returns cost more"]
+    page = page_with_links(*headlines, "How marketplaces police fake reviews")
+    body = body_of(
+        ("p", LONG),
+        ("p", "Read more: How marketplaces police fake reviews"),
+        ("p", LONG + " Again."),
+        ("list", headlines),
+        ("p", LONG + " Once more."),
+    )
+    removed = clean_body(body, page, PageMetadata())
+    assert texts(body) == [LONG, LONG + " Again.", LONG + " Once more."]
+    assert sorted(removed.values()) == ["link label", "link list"]
+
+
+def test_headlines_under_a_dont_miss_label_are_removed() -> None:
+    page = page_with_links("China tightens export rules", "Port strike ends")
+    body = body_of(
+        ("p", LONG),
+        ("p", "DON'T MISS"),
+        ("p", "China tightens export rules [INSIGHT]"),
+        ("p", "Port strike ends [VIDEO]"),
+        ("p", LONG + " End."),
+    )
+    clean_body(body, page, PageMetadata())
+    assert texts(body) == [LONG, LONG + " End."]
+
+
+def test_a_link_round_up_that_is_the_whole_post_is_kept() -> None:
+    links = [f"Weekly link number {i} about parcel pricing" for i in range(8)]
+    body = body_of(("p", "This week's links:"), ("list", links))
+    clean_body(body, page_with_links(*links), PageMetadata())
+    assert len(body) == 2
+
+
+def test_prompts_credits_and_stamps_are_removed_at_the_edges_only() -> None:
+    body = body_of(
+        ("p", "Updated at 1:23 p.m."),
+        ("p", LONG),
+        *(("p", f"{LONG} ({i})") for i in range(3)),
+        ("p", "Reporting by Ana Lopez; editing by Sam Reed"),
+        *(("p", f"{LONG} [{i}]") for i in range(3)),
+        ("p", LONG + " Last."),
+        ("p", "Sign up for our newsletter to get the week's retail news in your inbox."),
+        ("p", "Follow us on Twitter and Instagram."),
+        ("p", "Additional reporting by Kim Ode"),
+        ("p", "© 2026 Retail Wire. All rights reserved."),
+    )
+    removed = clean_body(body, page_with_links(), PageMetadata())
+    assert "Reporting by Ana Lopez; editing by Sam Reed" in texts(body)  # mid-body: kept
+    assert texts(body)[0] == LONG
+    assert texts(body)[-1] == LONG + " Last."
+    assert set(removed.values()) == {"stamp", "prompt", "credit"}
+
+
+def test_sentences_that_mention_newsletters_are_kept() -> None:
+    sentence = (
+        "The retailer said its weekly newsletter, which it asks shoppers to sign up for at "
+        "checkout, now drives a fifth of repeat orders, more than its social media accounts "
+        "and its loyalty app combined, and it plans to send it twice a week from January on "
+        "to customers who opted in."
+    )
+    body = body_of(("p", LONG), ("p", sentence), ("p", LONG + " End."))
+    assert clean_body(body, page_with_links(), PageMetadata()) == {}
+
+
+def test_a_written_date_line_is_a_stamp_but_a_phone_number_is_not() -> None:
+    body = body_of(
+        ("p", "sexta-feira, 22 de outubro de 2010 às 20:13"),
+        ("p", LONG),
+        ("p", "+81 158-23-2012"),
+    )
+    clean_body(body, page_with_links(), PageMetadata())
+    assert texts(body) == [LONG, "+81 158-23-2012"]
+
+
+def test_an_article_split_in_two_containers_is_put_back_together() -> None:
+    first = [f"First half paragraph {i}. {LONG}" for i in range(3)]
+    second = [f"Second half paragraph {i}. {LONG}" for i in range(3)]
+    chunk = "<div class='grid'><div class='body__chunk'>{}</div></div>"
+    html = (
+        "<html><body><article>"
+        + chunk.format("".join(f"<p>{p}</p>" for p in first))
+        + "<div class='ad'>Advertisement</div>"
+        + chunk.format("".join(f"<p>{p}</p>" for p in second))
+        + "</article><aside><p>"
+        + LONG.replace("Marketplace", "Sidebar")
+        + "</p></aside></body></html>"
+    )
+    page = lxml.html.document_fromstring(html)
+    # What trafilatura returns on such pages: the first container only.
+    body = body_of(*(("p", p) for p in first))
+    assert recover_paragraphs(body, page) == 3
+    assert texts(body) == first + second  # in page order, the aside left out
+
+
+def test_a_sentence_with_a_link_cut_out_is_restored() -> None:
+    full = (
+        "Analysts at the agency said that the new fee schedule for third-party sellers "
+        "would hurt small merchants most, since their margins on household goods are thin."
+    )
+    html = (
+        "<html><body><div class='story'><p>Analysts at the agency said that "
+        "<span class='link'><a href='/fees'>the new fee schedule</a></span> for third-party "
+        "sellers would hurt small merchants most, since their margins on household goods are "
+        f"thin.</p><p>{LONG}</p></div></body></html>"
+    )
+    cut = full.replace("the new fee schedule ", "")
+    body = body_of(("p", cut), ("p", LONG))
+    recover_paragraphs(body, lxml.html.document_fromstring(html))
+    assert texts(body) == [full, LONG]
+
+
+def test_an_embedded_tweet_in_the_story_container_is_put_back() -> None:
+    tweet = "Parcel lockers at every station by 2027, says the rail operator https://t.co/x"
+    html = (
+        f"<html><body><div class='entry'><p>{LONG}</p>"
+        f"<div class='embed'><blockquote class='twitter-tweet'><p>{tweet}</p>"
+        "— Rail News (@railnews) May 2, 2026</blockquote></div>"
+        f"<p>{LONG} Later.</p></div></body></html>"
+    )
+    body = body_of(("p", LONG), ("p", LONG + " Later."))
+    recover_paragraphs(body, lxml.html.document_fromstring(html))
+    assert texts(body)[1].startswith(tweet)
+    assert "@railnews" in texts(body)[1]
+
+
+def test_cleaning_end_to_end_on_a_page() -> None:
+    paragraphs = "".join(f"<p>{LONG} ({i})</p>" for i in range(4))
+    html = (
+        "<html lang='en'><head><title>Fees rise | Retail Wire</title>"
+        "<meta property='og:title' content='Fees rise'></head><body><article>"
+        f"<h1>Fees rise</h1>{paragraphs}<p>Like this story? Share it with a friend!</p>"
+        "</article></body></html>"
+    )
+    result = extract(html)
+    assert result.title == "Fees rise"
+    assert result.text.splitlines() == [f"{LONG} ({i})" for i in range(4)]
