@@ -27,6 +27,8 @@ log = logging.getLogger(__name__)
 
 BACKOFF_BASE = timedelta(minutes=1)
 BACKOFF_MAX = timedelta(hours=6)
+# Sent messages are kept this long (for `alerts list` and debugging), then pruned.
+KEEP_SENT = timedelta(days=30)
 
 
 class SmtpFailure(Exception):
@@ -163,6 +165,15 @@ def retry_failed(store: Store, now: datetime) -> int:
             "UPDATE mail_outbox SET status = 'pending', next_attempt_at = ? "
             "WHERE status = 'failed'",
             (to_iso(now),),
+        )
+    return cur.rowcount
+
+
+def prune_sent(store: Store, now: datetime, keep: timedelta = KEEP_SENT) -> int:
+    """Delete sent messages older than `keep` (deliveries stay recorded); return how many."""
+    with store.transaction() as conn:
+        cur = conn.execute(
+            "DELETE FROM mail_outbox WHERE status = 'sent' AND sent_at < ?", (to_iso(now - keep),)
         )
     return cur.rowcount
 
@@ -316,6 +327,7 @@ def deliver_pending(
             if entry.rule:
                 report.sent_rules.add(entry.rule)
         client.close()
+    prune_sent(store, now)
     report.errors = list(dict.fromkeys(report.errors))
     report.pending = int(
         store.conn.execute("SELECT count(*) FROM mail_outbox WHERE status = 'pending'").fetchone()[

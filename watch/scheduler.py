@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -231,7 +232,8 @@ class Service:
         self._stopped = threading.Event()
         # One alert pass at a time in this process (the store lock covers other processes).
         self._alerts_lock = threading.Lock()
-        self.runs: list[tuple[str, datetime]] = []
+        # The latest polls, for tests and debugging (bounded: the service runs for months).
+        self.runs: deque[tuple[str, datetime]] = deque(maxlen=200)
         tz = config.settings.scheduler.timezone
         self.scheduler = BackgroundScheduler(
             timezone=tz,

@@ -101,3 +101,22 @@ def test_tls_with_an_untrusted_certificate_keeps_the_mail_pending(tmp_path: Path
         assert sink.messages == []
     assert report.delivery.pending == 1
     assert "certificate" in report.delivery.errors[0].lower()
+
+
+def test_sent_mail_is_pruned_after_a_month_but_never_resent(
+    tmp_path: Path, smtp_sink: SmtpSink
+) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    config = make_watch(tmp_path, smtp_sink, RULE)
+    with Store(config.db_path) as store:
+        add_item(store, "Checkout conversion study")
+    now = datetime.now(UTC)
+    run_alerts(config, now=now)
+    run_alerts(config, now=now + timedelta(days=29))
+    with Store(config.db_path) as store:
+        assert [e.status for e in entries(store)] == ["sent"]
+    run_alerts(config, now=now + timedelta(days=31))
+    with Store(config.db_path) as store:
+        assert entries(store) == []
+    assert len(smtp_sink.messages) == 1
