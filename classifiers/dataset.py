@@ -41,6 +41,8 @@ class Example:
     text: str
     labels: list[str]
     opportunity: bool | None = None
+    # False for an example that only answers the opportunity question.
+    has_labels: bool = True
 
 
 @dataclass

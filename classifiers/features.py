@@ -37,6 +37,8 @@ from sklearn.base import BaseEstimator, TransformerMixin
 # Two or more word characters, as scikit-learn's default token pattern.
 TOKEN = re.compile(r"\w\w+")
 _COMBINING = re.compile(r"[\u0300-\u036f]")
+_NON_ASCII = re.compile(r"[^\x00-\x7f]")
+_FOLDED: dict[str, str] = {}
 # Bounds the per-word cache of character n-grams when tagging an endless stream.
 _CACHE_LIMIT = 300_000
 CHAR_PREFIX = "#"
@@ -47,14 +49,25 @@ def fold(text: str) -> str:
     text = text.lower()
     if text.isascii():
         return text
-    return _COMBINING.sub("", unicodedata.normalize("NFKD", text))
+    # Only non-ASCII characters need work; each is decomposed once and cached.
+    return _NON_ASCII.sub(_fold_char, text)
 
 
-def tokenize(text: str, max_chars: int | None = None) -> list[str]:
+def _fold_char(match: re.Match[str]) -> str:
+    char = match.group()
+    folded = _FOLDED.get(char)
+    if folded is None:
+        folded = _COMBINING.sub("", unicodedata.normalize("NFKD", char))
+        if len(_FOLDED) < 100_000:
+            _FOLDED[char] = folded
+    return folded
+
+
+def tokenize(text: str, max_chars: int | None = None, folded: bool = False) -> list[str]:
     """The folded word tokens of `text`, reading at most `max_chars` characters."""
     if max_chars is not None and len(text) > max_chars:
         text = text[:max_chars]
-    return TOKEN.findall(fold(text))
+    return TOKEN.findall(text if folded else fold(text))
 
 
 def pack_terms(terms: Sequence[str]) -> np.ndarray:
@@ -137,9 +150,12 @@ class TextFeatures(TransformerMixin, BaseEstimator):
 
     # -- transforming -------------------------------------------------------
 
-    def transform(self, texts: Iterable[str]) -> sp.csr_matrix:
-        """The feature matrix of `texts` (unknown terms are ignored)."""
-        docs = [tokenize(t, self.max_chars) for t in texts]
+    def transform(self, texts: Iterable[str], folded: bool = False) -> sp.csr_matrix:
+        """The feature matrix of `texts` (unknown terms are ignored).
+
+        `folded` says the texts already went through fold(), to save doing it twice.
+        """
+        docs = [tokenize(t, self.max_chars, folded) for t in texts]
         words = self._count_words(docs, self.word_index, grow=False)
         blocks = [self._weigh(words, self.word_idf_, 1.0)]
         if self.char_idf_.size:

@@ -120,14 +120,14 @@ class LabelModel(ClassifierMixin, BaseEstimator):
 
     def labels_from_scores(self, scores: np.ndarray) -> list[list[str]]:
         """Turn margins into label lists with this model's decision rule."""
-        labels = self.labels_
+        labels = self.labels_.tolist()
         if not self.multilabel_:
             return [[labels[j]] for j in scores.argmax(axis=1)]
         chosen = scores > 0
         if self.at_least_one:
             empty = ~chosen.any(axis=1)
             chosen[empty, scores[empty].argmax(axis=1)] = True
-        return [list(labels[row]) for row in chosen]
+        return [[labels[j] for j in np.flatnonzero(row)] for row in chosen]
 
     def predict(self, X: sp.csr_matrix) -> list[Any]:
         """Labels per row: label lists (multi-label) or single labels (multi-class)."""

@@ -47,9 +47,15 @@ class Rules:
 
     def match(self, text: str, url: str | None = None, source: str | None = None) -> Reasons:
         """Tags the rules give this item, each with the reasons why."""
+        return self.match_folded(fold(text), url, source)
+
+    def match_folded(
+        self, folded: str, url: str | None = None, source: str | None = None
+    ) -> Reasons:
+        """Like match(), for text already passed through fold()."""
         found: Reasons = {}
-        if self._pattern is not None and text:
-            for hit in set(self._pattern.findall(fold(text))):
+        if self._pattern is not None and folded:
+            for hit in set(self._pattern.findall(folded)):
                 for tag, reason in self._phrases.get(" ".join(hit.split()), ()):
                     _note(found, tag, reason)
         if url and self._domains:

@@ -56,8 +56,8 @@ def train_model(
     `extra` examples (users' corrections) join the data set: those with labels
     train the labels, those with an opportunity answer train the score.
     """
-    labelled = dataset.examples + [e for e in extra if e.labels]
-    opportunity_only = [e for e in extra if not e.labels and e.opportunity is not None]
+    labelled = dataset.examples + [e for e in extra if e.has_labels]
+    opportunity_only = [e for e in extra if not e.has_labels and e.opportunity is not None]
     if len(labelled) < 2:
         raise UserError(f"Not enough labelled examples to train on ({len(labelled)}).")
     everything = labelled + opportunity_only

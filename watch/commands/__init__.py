@@ -17,6 +17,7 @@ COMMAND_MODULES = (
     "watch.commands.run",
     "watch.commands.extract",
     "watch.commands.serve",
+    "watch.commands.tagging",
 )
 
 
