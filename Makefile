@@ -26,7 +26,9 @@ format: $(STAMP)
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
+# install-browser: chromium + chromedriver for the page tests (apt, as root; a no-op when present).
 test: lint
+	scripts/install-browser
 	$(BIN)/python -m pytest
 
 test-slow: $(STAMP)
