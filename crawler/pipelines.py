@@ -35,6 +35,7 @@ from twisted.python.failure import Failure
 from w3lib.encoding import html_to_unicode
 
 from crawler.items import Article
+from watch import dedupe
 from watch.config import Config
 from watch.extract import extract
 from watch.store import Store, UpsertResult, UrlState
@@ -88,6 +89,10 @@ class PageItem:
     # A date to fall back on when neither the source nor the page gives one (sitemap lastmod).
     fallback_published: datetime | None = None
     state: UrlState | None = None
+    # Filled in the worker: the near-duplicate signature, and whether tagging ran.
+    signature: Any = field(default=None, repr=False)
+    tagged: bool = False
+    tag_error: str | None = None
 
 
 @dataclass
@@ -131,21 +136,47 @@ _WARM_UP_PAGE = (
     + b"<p>This short page only exists to load the extraction models once per worker.</p>" * 12
     + b"</article></body></html>"
 )
-
-_worker_config: Config | None = None
-_worker_tagger: Tagger | None = None
+_tagger: Tagger | None = None
 
 
-def _worker_init(config_json: str | None) -> None:
+def _worker_init() -> None:
     # Ctrl-C is for the crawl process to handle; workers just finish their task.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    global _worker_config, _worker_tagger
-    _worker_config = Config.model_validate_json(config_json) if config_json else None
-    _worker_tagger = None
-    # The first extraction loads models and caches (about a second of CPU): pay it
-    # here, while the crawl starts up, rather than with the first pages in hand.
+
+
+def warm_up(config: Config | None) -> None:
+    """Load what extraction and tagging load lazily (models, caches) in this process.
+
+    Called before the workers are forked, so they all start warm and share
+    those pages of memory instead of each paying about a second of CPU.
+    """
+    global _tagger
+    if config is not None:
+        _tagger = Tagger.from_config(config)
+    page = PageItem(Article(url="http://warm.up/", source=""), _WARM_UP_PAGE)
     with contextlib.suppress(Exception):
-        finish_article(PageItem(Article(url="http://warm.up/", source=""), _WARM_UP_PAGE))
+        process_page(page, tag=True)
+
+
+def process_page(item: PageItem, tag: bool) -> PageItem | None:
+    """The worker's whole job for one item: extract, merge, sign, and tag it.
+
+    One round trip per item: the result carries the finished article, its
+    near-duplicate signature (so the store writer need not compute it) and,
+    with `tag`, its tags. None when the page is not an article.
+    """
+    article = finish_article(item)
+    if article is None:
+        return None
+    done = PageItem(article, state=item.state)
+    done.signature = dedupe.signature(f"{article.title}\n{article.text or article.summary}")
+    if tag:
+        try:
+            tag_article(article)
+            done.tagged = True
+        except Exception as exc:  # stored untagged rather than lost
+            done.tag_error = f"{type(exc).__name__}: {exc}"
+    return done
 
 
 def finish_article(item: PageItem) -> Article | None:
@@ -192,13 +223,9 @@ def finish_article(item: PageItem) -> Article | None:
 
 
 def tag_article(article: Article) -> Article:
-    """Tag an article with the configured Tagger (built once per worker)."""
-    global _worker_tagger
-    if _worker_tagger is None:
-        if _worker_config is None:
-            return article
-        _worker_tagger = Tagger.from_config(_worker_config)
-    _worker_tagger.tag(article)
+    """Tag an article with the configured Tagger (built before the workers were forked)."""
+    if _tagger is not None:
+        _tagger.tag(article)
     return article
 
 
@@ -216,8 +243,8 @@ class WorkerPool:
     _instance: WorkerPool | None = None
 
     def __init__(self, config: Config | None, workers: int | None = None) -> None:
-        self.config_json = config.model_dump_json() if config is not None else None
         self.workers = workers or os.cpu_count() or 1
+        warm_up(config)
         self.executor = self._new_executor()
 
     def _new_executor(self) -> ProcessPoolExecutor:
@@ -225,7 +252,6 @@ class WorkerPool:
             max_workers=self.workers,
             mp_context=multiprocessing.get_context("fork"),
             initializer=_worker_init,
-            initargs=(self.config_json,),
         )
         # The first submit forks every worker at once: do it now, not mid-crawl.
         executor.submit(os.getpid)
@@ -287,6 +313,7 @@ class _Job:
     kind: str  # "article" | "state" | "flush"
     article: Article | None = None
     state: UrlState | None = None
+    signature: Any = None
     deferred: Deferred | None = None
 
 
@@ -330,10 +357,11 @@ class StoreWriter:
             writer.close()
         cls._instances.clear()
 
-    def submit(self, article: Article, state: UrlState | None) -> Deferred:
+    def submit(self, article: Article, state: UrlState | None, signature: Any = None) -> Deferred:
         """Queue an article (and its URL validators); fires with its UpsertResult."""
         d: Deferred = Deferred()
-        self.queue.put(_Job("article", article=article, state=state, deferred=d))
+        job = _Job("article", article=article, state=state, signature=signature, deferred=d)
+        self.queue.put(job)
         return d
 
     def save_state(self, state: UrlState) -> Deferred:
@@ -420,7 +448,7 @@ class StoreWriter:
         if earlier is not None:
             result = UpsertResult("duplicate", earlier.item_id, earlier.cluster_id)
         else:
-            result = store.upsert(article)
+            result = store.upsert(article, job.signature)
             self.seen[canonical] = result
             # A near-duplicate is a new row too: the search engine needs it as well.
             if self.enqueue_index:
@@ -484,7 +512,12 @@ class CanonicalizePipeline(_Stage):
 
 
 class ExtractPipeline(_Stage):
-    """Extract fetched pages in the worker pool and merge them over the source's hints."""
+    """Extract fetched pages in the worker pool and merge them over the source's hints.
+
+    The same worker call also computes the near-duplicate signature and runs
+    the tagger (marking the item `tagged`), which saves a second round trip
+    per item; TagPipeline then only tags what reaches it untagged.
+    """
 
     def open_spider(self) -> None:
         """Make sure the worker pool is running."""
@@ -492,37 +525,39 @@ class ExtractPipeline(_Stage):
 
     async def process_item(self, item: PageItem) -> PageItem:
         """Turn the page into a finished article, or drop it when it is not one."""
+        url = item.article.url
         try:
-            article = await self.pool.run(finish_article, item)
+            done = await self.pool.run(process_page, item, True)
         except BrokenProcessPool:
-            _note(self.spider, item.article.url, "extraction crashed a worker process")
-            raise DropItem(
-                f"extraction crashed on {item.article.url}", log_level="WARNING"
-            ) from None
-        if article is None:
-            raise DropItem(f"not an article: {item.article.url}", log_level="DEBUG")
-        item.article = article
-        item.body = None  # the HTML is not needed any more; free it early
-        return item
+            _note(self.spider, url, "extraction crashed a worker process")
+            raise DropItem(f"extraction crashed on {url}", log_level="WARNING") from None
+        if done is None:
+            raise DropItem(f"not an article: {url}", log_level="DEBUG")
+        return done
 
 
 class TagPipeline(_Stage):
-    """Tag articles (topics, competitors, opportunity score) in the worker pool."""
+    """Tag articles (topics, competitors, opportunity score) that are not tagged yet."""
 
     def open_spider(self) -> None:
         """Make sure the worker pool is running."""
         self.pool = WorkerPool.start(self.config)
-        self.failed = False
+        self.reported = False
 
     async def process_item(self, item: PageItem) -> PageItem:
         """Tag the article; a tagging failure keeps the article untagged and says so once."""
-        try:
-            item.article = await self.pool.run(tag_article, item.article)
-        except Exception as exc:
-            if not self.failed:
-                self.failed = True
-                logger.warning("Tagging failed, storing untagged: %s", exc, exc_info=True)
-                _note(self.spider, item.article.url, f"tagging failed ({exc}); stored untagged")
+        if not item.tagged and item.tag_error is None:
+            try:
+                item.article = await self.pool.run(tag_article, item.article)
+                item.tagged = True
+            except Exception as exc:
+                item.tag_error = f"{type(exc).__name__}: {exc}"
+        if item.tag_error and not self.reported:
+            self.reported = True
+            logger.warning("Tagging failed, storing untagged: %s", item.tag_error)
+            _note(
+                self.spider, item.article.url, f"tagging failed ({item.tag_error}); stored untagged"
+            )
         return item
 
 
@@ -535,7 +570,8 @@ class StorePipeline(_Stage):
 
     async def process_item(self, item: PageItem) -> Stored:
         """Store the article; its URL validators are saved in the same transaction."""
-        result = await maybe_deferred_to_future(self.writer.submit(item.article, item.state))
+        job = self.writer.submit(item.article, item.state, item.signature)
+        result = await maybe_deferred_to_future(job)
         return Stored(item.article, result)
 
     async def close_spider(self) -> None:

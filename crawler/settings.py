@@ -70,7 +70,15 @@ DOWNLOADER_MIDDLEWARES = {
     "crawler.middlewares.BackoffRetryMiddleware": 550,
     "scrapy.downloadermiddlewares.redirect.RedirectMiddleware": None,
     "crawler.middlewares.LoopingRedirectMiddleware": 600,
+    # Byte counts for the log only, at the price of re-serialising every response.
+    "scrapy.downloadermiddlewares.stats.DownloaderStats": None,
 }
+
+SPIDER_MIDDLEWARES = {
+    # Sources are fetched directly, not browsed: no Referer to compute or send.
+    "scrapy.spidermiddlewares.referer.RefererMiddleware": None,
+}
+REFERER_ENABLED = False
 
 EXTENSIONS = {
     # An HTTP control port per crawl is not wanted on a watch machine.

@@ -182,11 +182,13 @@ class Store:
 
     # -- items ------------------------------------------------------------
 
-    def upsert(self, article: Article) -> UpsertResult:
+    def upsert(self, article: Article, signature: Any = None) -> UpsertResult:
         """Store an article by canonical URL: insert it, update it, or leave it as it is.
 
         A changed body updates the item and keeps its `first_seen`. A new item
         whose text is a near-duplicate of a stored one joins that cluster.
+        `signature` is the article's `dedupe.signature` when the caller already
+        computed it (the crawler does, in its worker processes).
         """
         canonical = article.canonical_url or article.url
         with self.transaction():
@@ -199,7 +201,9 @@ class Store:
                     return UpsertResult("unchanged", row["id"], row["cluster_id"])
                 self._update(row["id"], article)
                 return UpsertResult("updated", row["id"], row["cluster_id"])
-            sig = dedupe.signature(f"{article.title}\n{article.text or article.summary}")
+            sig = signature
+            if sig is None:
+                sig = dedupe.signature(f"{article.title}\n{article.text or article.summary}")
             cluster = self._find_cluster(sig) if sig is not None else None
             item_id = self._insert(canonical, article, sig)
             cluster_id = cluster if cluster is not None else item_id
