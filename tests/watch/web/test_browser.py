@@ -47,8 +47,13 @@ def test_type_a_query_see_highlights_pick_a_facet_and_open_an_item(
 ) -> None:
     browser.get(served.url)
     box = browser.find_element(By.CSS_SELECTOR, "input#q")
-    # The box is labelled for screen readers.
+    # The box is labelled for screen readers, and so is every other field.
     assert browser.find_element(By.CSS_SELECTOR, "label[for=q]").text == "Search the watch"
+    unlabelled = browser.execute_script(
+        "return [...document.querySelectorAll('input:not([type=hidden])')]"
+        ".filter(i => !i.labels.length).map(i => i.name)"
+    )
+    assert unlabelled == []
     box.send_keys("marketplace")
     navigate(browser, lambda: box.send_keys(Keys.ENTER))
 
