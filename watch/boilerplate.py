@@ -90,6 +90,19 @@ _DATE_WORDS = frozenset(
 )
 _YEAR = re.compile(r"^(?:19|20)\d{2}$")
 DEK_MAX_WORDS = 35
+BYLINE_MAX_WORDS = 12
+BIO_MAX_WORDS = 60
+_BYLINE = re.compile(r"^\W*(by|par|von|por|door|di|av|af)\s+", re.IGNORECASE)
+# Two to four capitalised words, optionally "and" another name: a person's name.
+_NAME = re.compile(
+    r"^[A-Z][\w.'-]*(?: [A-Z][\w.'-]*){1,3}(?:(?:,| and) [A-Z][\w.'-]*(?: [A-Z][\w.'-]*){1,3})*"
+    r"(?:$|,|\s*[|•·-])"
+)
+_BIO_VERBS = re.compile(
+    r"\b(?:is|was) an? \b|\b(?:covers|writes|reports|has covered|has written|joined)\b"
+    r"|\b(?:reporter|editor|correspondent|contributor|columnist|journalist|writer)\b",
+    re.IGNORECASE,
+)
 # A link list holding more than this share of the body's text is kept.
 MAX_LIST_SHARE = 0.4
 PROMPT_MAX_WORDS = 45
@@ -161,6 +174,10 @@ def find_boilerplate(
             rule = "credit"
         elif at_edge and n_words <= STAMP_MAX_WORDS and _is_stamp(text, words(text)):
             rule = "stamp"
+        elif index < EDGE_BLOCKS and n_words <= BYLINE_MAX_WORDS and _is_byline(text, meta):
+            rule = "byline"
+        elif index >= count - EDGE_BLOCKS and n_words <= BIO_MAX_WORDS and _is_bio(text, meta):
+            rule = "author bio"
         elif n_words <= LABEL_MAX_WORDS and _is_shouted_link(text, anchors):
             rule = "shouted link"
         elif after_label and _is_headline_list(el, anchors):
@@ -260,6 +277,32 @@ def _page_block(page: HtmlElement, text: str) -> _Element | None:
             element = element.getparent()
         return element
     return None
+
+
+def _is_byline(text: str, meta: PageMetadata) -> bool:
+    """ "By Jane Doe", "Par <the page's author>", or the author's name alone, above the story."""
+    norm = _norm(text)
+    if any(norm == _norm(author) for author in meta.authors):
+        return True
+    match = _BYLINE.match(text)
+    if not match:
+        return False
+    rest = text[match.end() :]
+    if any(_norm(author) in norm for author in meta.authors):
+        return True
+    # Without a known author, only the English "By" followed by a name-like run counts:
+    # "Von Risiken und Nebenwirkungen" is a German heading, not a byline.
+    return match.group(1).lower() == "by" and bool(_NAME.match(rest))
+
+
+def _is_bio(text: str, meta: PageMetadata) -> bool:
+    """A closing line about the page's author: "Jane Doe is a reporter covering retail"."""
+    norm = _norm(text)
+    return any(
+        norm.startswith(_norm(author)) and _BIO_VERBS.search(text)
+        for author in meta.authors
+        if len(author.split()) >= 2
+    )
 
 
 def _is_stamp(text: str, tokens: list[str]) -> bool:

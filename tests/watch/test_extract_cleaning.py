@@ -202,3 +202,20 @@ def test_cleaning_end_to_end_on_a_page() -> None:
     result = extract(html)
     assert result.title == "Fees rise"
     assert result.text.splitlines() == [f"{LONG} ({i})" for i in range(4)]
+
+
+def test_a_byline_above_and_an_author_bio_below_the_story_are_removed() -> None:
+    bio = "Lena Park is a reporter covering marketplaces and logistics for the Seller Notebook."
+    body = body_of(
+        ("p", "By Lena Park, May 2, 2026"),
+        *(("p", f"{LONG} ({i})") for i in range(6)),
+        ("p", bio),
+    )
+    removed = clean_body(body, page_with_links(), PageMetadata(authors=["Lena Park"]))
+    assert removed == {"By Lena Park, May 2, 2026": "byline", bio: "author bio"}
+
+
+def test_headings_that_start_like_a_byline_are_kept() -> None:
+    heading = "Von Risiken und Nebenwirkungen"
+    body = body_of(("head", heading), ("p", LONG), ("p", "By the end of the year, sales rose."))
+    assert clean_body(body, page_with_links(), PageMetadata(authors=["Anna Berg"])) == {}
