@@ -67,12 +67,18 @@ def _check_host(trusted: set[str]) -> None:
         abort(400, f"Host {host!r} is not a name this server answers to; use 127.0.0.1.")
 
 
-def _error(exc: Exception) -> tuple[Any, int]:
+def _error(exc: Exception) -> tuple[Any, int, list[tuple[str, str]]]:
     """Every error as JSON under /api, as a page elsewhere; no traceback reaches the client."""
     status, message = _status(exc)
+    # Keep what HTTP requires with the status, such as Allow on a 405.
+    extra = [
+        (k, v)
+        for k, v in (exc.get_headers() if isinstance(exc, HTTPException) else [])
+        if k.lower() != "content-type"
+    ]
     if request.path.startswith("/api/") or request.path == "/api":
-        return jsonify({"error": message}), status
-    return render_template("error.html", status=status, message=message), status
+        return jsonify({"error": message}), status, extra
+    return render_template("error.html", status=status, message=message), status, extra
 
 
 def _status(exc: Exception) -> tuple[int, str]:

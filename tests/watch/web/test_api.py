@@ -178,6 +178,7 @@ def test_unknown_paths_and_methods_answer_json_errors(served: Served) -> None:
     assert api_error(served, "api/nothing-here", 404)
     reply = fetch(f"{served.url}api/search?q=x", method="POST")
     assert reply.status == 405
+    assert "GET" in reply.headers["Allow"]
     assert "error" in reply.json()
 
 
