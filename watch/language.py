@@ -4,6 +4,12 @@ from __future__ import annotations
 
 import re
 
+import py3langid
+
+# Loaded with the module, not on first use: half a second spent inside the first
+# page without a lang attribute would stall whichever worker met it.
+py3langid.classify("warm up")
+
 # A BCP 47 primary subtag; "x-default", "und" and the like are not languages.
 _PRIMARY = re.compile(r"^\s*([a-zA-Z]{2,3})(?:[-_][a-zA-Z0-9]{1,8})*\s*$")
 _NOT_LANGUAGES = {"und", "mul", "zxx", "mis"}
@@ -32,8 +38,6 @@ def detect(text: str) -> str | None:
     sample = text[:DETECT_CHARS]
     if len(_LETTER.findall(sample[:400])) < MIN_DETECT_LETTERS:
         return None
-    import py3langid  # imported late: loading its model costs half a second
-
     code, _score = py3langid.classify(sample)
     return code or None
 

@@ -5,15 +5,17 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from watch.charset import MAX_DECODED_BYTES, decompress_gzip
 from watch.config import CrawlSettings, load_config
 from watch.errors import UserError
-from watch.extract import Extracted, extract
 from watch.page_fetch import FetchError, fetch_page
+
+if TYPE_CHECKING:
+    from watch.extract import Extracted
 
 # The keys of each output line, in order.
 KEYS = ("input", "url", "title", "text", "summary", "published", "author", "language")
@@ -43,6 +45,9 @@ def read_file(path: Path) -> bytes:
 
 def extract_input(item: str, settings: CrawlSettings) -> dict[str, Any]:
     """Extract one input (an http(s) URL or a file path) into an output record."""
+    # Imported here: trafilatura and the language model would slow every `veille` start.
+    from watch.extract import extract
+
     if item.startswith(("http://", "https://")):
         try:
             page = fetch_page(item, settings)
