@@ -266,13 +266,18 @@ def ensure_cursor(store: Store, rule: str, now: datetime) -> Cursor:
     return cursor
 
 
+def newest_id(store: Store) -> int:
+    """The highest item id in the store (0 when empty)."""
+    return int(store.conn.execute("SELECT COALESCE(max(id), 0) FROM items").fetchone()[0])
+
+
 def high_water(store: Store, config: Config) -> int:
     """The item id up to which every item is searchable on the configured backend.
 
     With Elasticsearch an item is searchable only once the index outbox has
     sent it, so the cursor must not pass the oldest item still waiting.
     """
-    top = int(store.conn.execute("SELECT COALESCE(max(id), 0) FROM items").fetchone()[0])
+    top = newest_id(store)
     if config.settings.search.backend != "sqlite":
         row = store.conn.execute("SELECT min(item_id) FROM index_outbox").fetchone()
         if row[0] is not None:
@@ -399,6 +404,9 @@ def evaluate(
         cursor_from: int | None = cursor.last_item_id
         period_start = cursor.last_digest_at if rule.is_digest else cursor.evaluated_at
         period_start = period_start or cursor.evaluated_at
+        if cursor.last_item_id >= newest_id(store):
+            # Nothing stored since the last evaluation: no need to ask the engine.
+            return Evaluation(rule, [], 0, cursor_from, cursor_from, period_start, now)
     else:
         period_start = now - FIRST_LOOKBACK[rule.mode]
         query.first_seen_after = period_start
