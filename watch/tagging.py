@@ -29,6 +29,10 @@ from watch.store import Store
 # When an item has no summary, this much of its body stands in for it.
 SUMMARY_STAND_IN = 1000
 TERMS_PER_TAG = 3
+# The classifier gives every item its best topic even when no margin is positive
+# (right for news that is on topic, as watch items mostly are). Off-topic pages,
+# such as product pages, then get a guess far below the boundary: drop those.
+FALLBACK_FLOOR = -0.4
 
 
 class Taggable(Protocol):
@@ -208,6 +212,8 @@ class Tagger:
             scores, terms = {}, {}
             for label in chosen[i]:
                 j = label_column[str(label)]
+                if margins[i, j] < FALLBACK_FLOOR:
+                    continue
                 scores[str(label)] = float(margins[i, j])
                 terms[str(label)] = self._top(cols, values * model.labels.weights_[cols, j])
             chance = None
