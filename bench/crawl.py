@@ -52,6 +52,8 @@ import crawlsite  # noqa: E402
 
 NEWSPLEASE_VERSION = "1.6.16"
 NEWSPLEASE_VENV = BENCH_DIR / ".venv-newsplease"
+PYSPY_VENV = BENCH_DIR / ".venv-pyspy"
+PYSPY_REQUIREMENT = "py-spy>=0.4,<0.5"
 PER_DOMAIN = 4  # news-please's default CONCURRENT_REQUESTS_PER_DOMAIN
 GOAL_VS_NEWSPLEASE = 5.0
 GOAL_VS_EXTRACTION = 0.70
@@ -81,7 +83,11 @@ class Result:
             cpu_seconds=run.cpu_seconds,
             load_before=run.load_before,
             note=note,
-            extra={"exit_code": run.exit_code, **extra},
+            extra={
+                "exit_code": run.exit_code,
+                "cpu_by_process": {k: round(v, 1) for k, v in run.cpu_by_role.items()},
+                **extra,
+            },
         )
 
     @property
@@ -98,17 +104,19 @@ class Result:
 # --- measuring child processes -------------------------------------------------
 
 
-class RssSampler:
-    """Peak summed RSS of a process and all its descendants, sampled in a thread."""
+class TreeSampler:
+    """Samples a process tree in a thread: peak summed RSS, and CPU seconds per process."""
 
     def __init__(self, pid: int, interval: float = 0.05) -> None:
         self.pid = pid
         self.interval = interval
         self.peak = 0
+        # pid -> (role, last seen user+system CPU seconds)
+        self.cpu: dict[int, tuple[str, float]] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
-    def __enter__(self) -> RssSampler:
+    def __enter__(self) -> TreeSampler:
         self._thread.start()
         return self
 
@@ -116,20 +124,48 @@ class RssSampler:
         self._stop.set()
         self._thread.join()
 
+    def cpu_by_role(self) -> dict[str, float]:
+        """CPU seconds summed by process role (depth in the tree and program)."""
+        out: dict[str, float] = {}
+        for role, cpu in self.cpu.values():
+            out[role] = out.get(role, 0.0) + cpu
+        return dict(sorted(out.items(), key=lambda kv: -kv[1]))
+
+    def _role(self, proc: psutil.Process, depth: int) -> str:
+        with suppress(psutil.Error):
+            args = [a for a in proc.cmdline() if not a.startswith("-")]
+            # Forked workers share their parent's command line: depth tells them apart.
+            prog = " ".join(Path(a).name for a in args[:3])
+            return f"{depth}: {prog[:60]}"
+        return f"{depth}: ?"
+
     def _run(self) -> None:
         try:
             root = psutil.Process(self.pid)
         except psutil.NoSuchProcess:
             return
+        roles: dict[int, str] = {}
         while not self._stop.is_set():
             total = 0
             try:
-                procs = [root, *root.children(recursive=True)]
+                procs = [(root, 0)]
+                for child in root.children(recursive=True):
+                    depth = 1
+                    with suppress(psutil.Error):
+                        parent = child.ppid()
+                        while parent != self.pid and depth < 8:
+                            parent = psutil.Process(parent).ppid()
+                            depth += 1
+                    procs.append((child, depth))
             except psutil.NoSuchProcess:
                 return
-            for proc in procs:
+            for proc, depth in procs:
                 with suppress(psutil.NoSuchProcess):
                     total += proc.memory_info().rss
+                    times = proc.cpu_times()
+                    if proc.pid not in roles:
+                        roles[proc.pid] = self._role(proc, depth)
+                    self.cpu[proc.pid] = (roles[proc.pid], times.user + times.system)
             self.peak = max(self.peak, total)
             self._stop.wait(self.interval)
 
@@ -143,6 +179,7 @@ class Measured:
     cpu_seconds: float
     exit_code: int
     load_before: float
+    cpu_by_role: dict[str, float] = field(default_factory=dict)
 
 
 def run_measured(
@@ -156,13 +193,13 @@ def run_measured(
         proc = subprocess.Popen(
             cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=cwd, env=env
         )
-        with RssSampler(proc.pid) as sampler:
+        with TreeSampler(proc.pid) as sampler:
             code = proc.wait()
         elapsed = time.perf_counter() - start
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     # Descendants the child reaped (worker pools, news-please's crawler) are included.
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    return Measured(elapsed, sampler.peak / 2**20, cpu, code, load)
+    return Measured(elapsed, sampler.peak / 2**20, cpu, code, load, sampler.cpu_by_role())
 
 
 def tail(path: Path, lines: int = 15) -> str:
@@ -333,18 +370,22 @@ def _extract_child(listing: str, out_file: str, workers: str) -> None:
     Path(out_file).write_text(json.dumps({"pages": len(paths), "extracted": extracted}))
 
 
+def ensure_venv(venv: Path, requirement: str) -> Path:
+    """A private virtualenv holding `requirement`, created on first use; its bin directory."""
+    bin_dir = venv / "bin"
+    stamp = venv / ".installed"
+    if stamp.exists() and stamp.read_text() == requirement:
+        return bin_dir
+    print(f"installing {requirement} into {venv} ...", file=sys.stderr, flush=True)
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    subprocess.run([str(bin_dir / "pip"), "install", "--quiet", requirement], check=True)
+    stamp.write_text(requirement)
+    return bin_dir
+
+
 def ensure_newsplease() -> Path:
-    """news-please's executable, installing it into its own virtualenv when missing."""
-    exe = NEWSPLEASE_VENV / "bin" / "news-please"
-    pip = NEWSPLEASE_VENV / "bin" / "pip"
-    if exe.exists():
-        return exe
-    print(f"installing news-please {NEWSPLEASE_VERSION} into {NEWSPLEASE_VENV} ...", flush=True)
-    subprocess.run([sys.executable, "-m", "venv", str(NEWSPLEASE_VENV)], check=True)
-    subprocess.run(
-        [str(pip), "install", "--quiet", f"news-please=={NEWSPLEASE_VERSION}"], check=True
-    )
-    return exe
+    """news-please's executable, installed into its own virtualenv (its pins clash with ours)."""
+    return ensure_venv(NEWSPLEASE_VENV, f"news-please=={NEWSPLEASE_VERSION}") / "news-please"
 
 
 def newsplease_config(work: Path, origin: str) -> Path:
@@ -417,21 +458,27 @@ def count_items(db: Path) -> int:
         return conn.execute("SELECT count(*) FROM items").fetchone()[0]
 
 
-def run_veille(work: Path, sitemap_url: str, profile: bool) -> Result:
-    """`veille crawl` end to end; items are the rows in its store."""
-    config = veille_config(work, sitemap_url)
-    log = work / "veille.log"
+def run_veille(work: Path, sitemap_url: str, profile_to: Path | None = None) -> Result:
+    """`veille crawl` into a fresh store; items are the rows in it.
+
+    With `profile_to`, py-spy samples the whole process tree (the CLI, the
+    crawl process and its extraction workers) into a collapsed-stack file.
+    """
+    tag = "profiled" if profile_to else "plain"
+    config = veille_config(work / tag, sitemap_url)
+    log = work / f"veille-{tag}.log"
     veille = REPO / ".venv" / "bin" / "veille"
     cmd = [str(veille) if veille.exists() else "veille", "crawl", "--config", str(config)]
-    if profile:
-        prof = work / "veille.prof"
-        cmd = [sys.executable, "-m", "cProfile", "-o", str(prof), "-m", "watch.cli", *cmd[1:]]
+    if profile_to is not None:
+        py_spy = ensure_venv(PYSPY_VENV, PYSPY_REQUIREMENT) / "py-spy"
+        cmd = [str(py_spy), "record", "--subprocesses", "--rate", "200", "--format", "raw",
+               "--output", str(profile_to), "--", *cmd]  # fmt: skip
     run = run_measured(cmd, log, cwd=REPO)
-    items = count_items(work / "veille-data" / "veille.db")
+    items = count_items(work / tag / "veille-data" / "veille.db")
     if items == 0:
         raise SystemExit(f"veille crawl stored no item (exit {run.exit_code}):\n{tail(log)}")
     return Result.of(
-        "veille crawl" + (" (under cProfile)" if profile else ""),
+        "veille crawl" + (" (under py-spy)" if profile_to else ""),
         items,
         run,
         f"{PER_DOMAIN}/domain, no AutoThrottle, no delay",
@@ -447,6 +494,70 @@ def veille_available() -> bool:
         cwd=REPO,
     )
     return probe.returncode == 0
+
+
+# --- profile summary --------------------------------------------------------------
+
+# Leaf frames where a thread waits rather than computes. py-spy's own idle
+# detection misses these in forked workers and helper threads.
+_IDLE_LEAVES = (
+    "Condition.wait", "select (selectors", "_watch_parent", "doPoll", "Connection._recv",
+    "SemLock.__enter__", "Event.wait", "Queue.get", "sleep", "_wait_for_tstate_lock",
+    "readinto", "accept",
+)  # fmt: skip
+# First match wins: (category, substrings of a frame anywhere in the stack).
+_CATEGORIES = (
+    ("start-up (imports)", ("<frozen importlib",)),
+    ("extraction (watch/extract.py, trafilatura)", ("watch/extract.py", "trafilatura/")),
+    ("near-duplicate signature (MinHash)", ("watch/dedupe.py", "datasketch/")),
+    ("tagging", ("watch/tagging.py", "classifiers/")),
+    ("store writes (SQLite)", ("watch/store.py", "sqlite3")),
+    ("language id", ("py3langid", "watch/language")),
+    ("canonical URL, content hash", ("watch/urls.py", "content_hash")),
+    ("pool hand-off (pickle, pipes)", ("multiprocessing/", "concurrent/futures", "pickle")),
+    ("sitemap parsing", ("spiders/sitemap.py", "scrapy/utils/sitemap")),
+    ("Scrapy/Twisted (fetch, engine)", ("scrapy/", "twisted/", "asyncio/", "w3lib/")),
+)
+
+
+def summarize_profile(path: Path, rate: int = 200) -> dict[str, dict[str, float]]:
+    """Busy seconds per process depth and category, from py-spy's collapsed stacks."""
+    out: dict[str, dict[str, float]] = {}
+    for line in path.read_text(errors="replace").splitlines():
+        stack, _, count = line.rpartition(" ")
+        frames = stack.split(";")
+        procs = [f for f in frames if f.startswith("process ")]
+        code = [f for f in frames if not f.startswith("process ")]
+        if not code or any(idle in code[-1] for idle in _IDLE_LEAVES):
+            continue
+        # Depth 1 is the CLI, 2 the crawl process, 3 its forked extraction workers.
+        role = {1: "veille CLI", 2: "crawl process", 3: "extraction workers"}.get(
+            len(procs), f"depth {len(procs)}"
+        )
+        category = next(
+            (name for name, pats in _CATEGORIES if any(p in f for f in code for p in pats)),
+            "other",
+        )
+        bucket = out.setdefault(role, {})
+        bucket[category] = bucket.get(category, 0.0) + int(count) / rate
+    return out
+
+
+def print_profile(profile: dict[str, dict[str, float]], items: int) -> None:
+    """Where the profiled crawl spent its busy time, per process, in ms per item."""
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"veille crawl under py-spy: busy time per item ({items} items)")
+    for col in ("process", "where", "ms/item", "share of process"):
+        table.add_column(col, justify="right" if col in ("ms/item", "share of process") else "left")
+    for role, cats in profile.items():
+        total = sum(cats.values()) or 1.0
+        for cat, secs in sorted(cats.items(), key=lambda kv: -kv[1]):
+            if secs / total < 0.01:
+                continue
+            table.add_row(role, cat, f"{1000 * secs / items:.2f}", f"{100 * secs / total:.0f}%")
+    Console(width=150).print(table)
 
 
 # --- report ---------------------------------------------------------------------
@@ -489,7 +600,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--skip-newsplease", action="store_true")
     parser.add_argument("--skip-veille", action="store_true")
-    parser.add_argument("--profile", action="store_true", help="run veille under cProfile")
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="also run veille under py-spy and report where its CPU time goes",
+    )
     parser.add_argument(
         "--site-dir", type=Path, help="where to generate the site (reused when it matches)"
     )
@@ -513,7 +628,7 @@ def main(argv: list[str] | None = None) -> int:
     site_dir = args.site_dir or BENCH_DIR / "results" / f"crawlsite-{args.pages}"
     work = args.work_dir or Path(tempfile.mkdtemp(prefix="veille-crawl-bench-"))
     work.mkdir(parents=True, exist_ok=True)
-    for stale in ("newsplease-data", "veille-data"):
+    for stale in ("newsplease-data", "plain", "profiled"):
         shutil.rmtree(work / stale, ignore_errors=True)
 
     say = (lambda *_: None) if args.json else (lambda msg: print(msg, file=sys.stderr, flush=True))
@@ -538,7 +653,13 @@ def main(argv: list[str] | None = None) -> int:
         if veille_available():
             say("veille crawl ...")
             with site_server(site_dir, host, port, full_sitemap):
-                results["veille"] = run_veille(work, full_sitemap, args.profile)
+                results["veille"] = run_veille(work, full_sitemap)
+            if args.profile:
+                say("veille crawl under py-spy ...")
+                with site_server(site_dir, host, port, full_sitemap):
+                    results["veille_profiled"] = run_veille(
+                        work, full_sitemap, work / "veille-profile.txt"
+                    )
         else:
             notes.append("veille skipped: this checkout has no `veille crawl` command yet.")
     if not skip_np:
@@ -582,19 +703,32 @@ def main(argv: list[str] | None = None) -> int:
         "site_dir": str(site_dir),
         "work_dir": str(work),
     }
+    profile = None
+    if "veille_profiled" in results:
+        profile = summarize_profile(work / "veille-profile.txt")
+    payload = {
+        "site": site,
+        "results": {
+            k: {
+                **asdict(v),
+                "items_per_s": round(v.items_per_s, 2),
+                "items_per_cpu_s": round(v.items_per_cpu_s, 2),
+            }
+            for k, v in results.items()
+        },
+        "ratios": ratios,
+        "notes": notes,
+        "profile_busy_seconds": profile,
+        "load_average_after": os.getloadavg()[0],
+    }
+    (work / "results.json").write_text(json.dumps(payload, indent=2))
     if args.json:
-        payload = {
-            "site": site,
-            "results": {
-                k: {**asdict(v), "items_per_s": round(v.items_per_s, 2)} for k, v in results.items()
-            },
-            "ratios": ratios,
-            "notes": notes,
-        }
         print(json.dumps(payload, indent=2))
     else:
         notes.insert(0, f"Site: {manifest.pages} pages, {site['average_kb']} KB average, {origin}.")
         print_table(results, ratios, notes)
+        if profile:
+            print_profile(profile, results["veille_profiled"].items)
     return 0
 
 
