@@ -74,11 +74,6 @@ DOWNLOADER_MIDDLEWARES = {
     "scrapy.downloadermiddlewares.stats.DownloaderStats": None,
 }
 
-SPIDER_MIDDLEWARES = {
-    # Sources are fetched directly, not browsed: no Referer to compute or send.
-    "scrapy.spidermiddlewares.referer.RefererMiddleware": None,
-}
-REFERER_ENABLED = False
 
 EXTENSIONS = {
     # An HTTP control port per crawl is not wanted on a watch machine.

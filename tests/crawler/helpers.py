@@ -10,12 +10,13 @@ from typing import Any
 from tests.httpserver import FixtureServer, Response
 from watch.config import Config, CrawlSettings, SearchSettings, Settings, Source
 
-# Small limits so every fault shows up fast: 1 s timeout, one retry, a 256 KB cap.
+# No politeness delays, one retry and a 256 KB cap so faults show up fast. The timeout
+# stays generous: the test machine may be busy (fault tests set a short one themselves).
 FAST_CRAWL = {
     "per_domain_concurrency": 8,
     "per_domain_delay": 0.0,
     "autothrottle": False,
-    "timeout": 1.0,
+    "timeout": 10.0,
     "retries": 1,
     "allow_private_addresses": True,
     "max_download_size": 256 * 1024,
@@ -61,7 +62,7 @@ def add_fault_routes(site: FixtureServer) -> None:
         ),
     )
     site.route("/faults/error.html", Response(500, b"<h1>Server error</h1>", html))
-    site.route("/faults/slow.html", Response(200, b"<html>too late</html>", html, delay=3))
+    site.route("/faults/slow.html", Response(200, b"<html>too late</html>", html, delay=8))
     site.route("/faults/loop.html", Response(302, b"", {"Location": "/faults/loop2.html"}))
     site.route("/faults/loop2.html", Response(302, b"", {"Location": "/faults/loop.html"}))
     # 50 MB of zeros gzip to ~50 KB: under the cap on the wire, far over it once inflated.

@@ -30,7 +30,8 @@ def test_faults_are_reported_by_source_and_url_while_other_sources_complete(
         Source(name="bomb-sitemap", type="sitemap", url=site.url + "/faults/sitemap.xml.gz"),
         feed("formats", "/feeds/rss20.xml", site, fetch_full_text=False),
     ]
-    config = make_config(tmp_path, sources)
+    # A short timeout for the slow page (8 s), long enough for a busy machine otherwise.
+    config = make_config(tmp_path, sources, timeout=3.0)
     assert run_crawl(config, ["blog"], progress=False).source("blog").stats.new == 4
     stored_before = db_rows(config.db_path, "SELECT id, content_hash FROM items ORDER BY id")
 
@@ -61,7 +62,7 @@ def test_faults_are_reported_by_source_and_url_while_other_sources_complete(
     for path, reason in [
         ("missing.html", "HTTP 404"),
         ("error.html", "HTTP 500 (after 1 retries)"),
-        ("slow.html", "timed out after 1 s"),
+        ("slow.html", "timed out after 3 s"),
         ("loop.html", "redirect loop"),
         ("bomb.html", "the compressed body expands beyond the download size cap"),
         ("big.html", "the response is larger than the download size cap"),

@@ -5,10 +5,22 @@ from __future__ import annotations
 import sys
 
 import click
+from rich import box
 from rich.table import Table
 
 from watch.commands.options import config_option, console, json_option, load, print_json
 from watch.crawl import CrawlReport, run_crawl
+
+# Table heading -> SourceRunStats field.
+COLUMNS = {
+    "requests": "requests",
+    "new": "new",
+    "updated": "updated",
+    "unchanged": "unchanged",
+    "duplicates": "duplicates",
+    "304": "not_modified",
+    "errors": "errors",
+}
 
 
 @click.command()
@@ -39,35 +51,34 @@ def crawl(source_names: tuple[str, ...], config_path: str | None, as_json: bool)
 
 def print_summary(report: CrawlReport) -> None:
     """The per-source table, then the messages of sources that had problems."""
-    table = Table(title=f"Crawl run {report.run_id}: {report.status}", title_justify="left")
-    table.add_column("source")
-    table.add_column("type")
-    table.add_column("status")
-    for heading in ("requests", "new", "updated", "unchanged", "duplicates", "304", "errors"):
-        table.add_column(heading, justify="right")
+    table = Table(
+        title=f"Crawl run {report.run_id}: {report.status}",
+        title_justify="left",
+        box=box.SIMPLE_HEAD,
+        # One space between columns: the full headings fit an 80-column terminal.
+        padding=(0, 0),
+        pad_edge=False,
+    )
+    table.add_column("source", overflow="fold", min_width=12)
+    table.add_column("", no_wrap=True)
+    for heading in COLUMNS:
+        table.add_column(heading, justify="right", no_wrap=True, min_width=len(heading))
     for src in report.sources:
-        s = src.stats
-        status = "[green]ok" if src.ok else "[red]failed"
-        table.add_row(
-            src.name, src.type, status,
-            *(str(v) for v in (s.requests, s.new, s.updated, s.unchanged, s.duplicates,
-                               s.not_modified)),
-            f"[red]{s.errors}" if s.errors else "0",
-        )  # fmt: skip
+        counts = [getattr(src.stats, key) for key in COLUMNS.values()]
+        cells = [str(v) for v in counts[:-1]]
+        cells.append(f"[red]{counts[-1]}" if counts[-1] else "0")
+        table.add_row(src.name, "[green]ok" if src.ok else "[red]failed", *cells)
     totals = report.totals()
     table.add_section()
-    table.add_row(
-        "total", "", "",
-        *(str(totals[k]) for k in ("requests", "new", "updated", "unchanged", "duplicates",
-                                   "not_modified", "errors")),
-    )  # fmt: skip
+    table.add_row("total", "", *(str(totals[key]) for key in COLUMNS.values()))
     console.print(table)
     for src in report.sources:
         if src.ok and not src.stats.messages:
             continue
-        colour = "red" if not src.ok else "yellow"
-        console.print(f"[{colour}]{src.name}[/]: {src.error or 'completed with problems'}")
-        for message in src.stats.messages:
+        state = "[red]failed[/]" if not src.ok else "[yellow]completed with problems[/]"
+        console.print(f"[bold]{src.name}[/] {state}:")
+        messages = src.stats.messages or [src.error or "no details recorded"]
+        for message in messages:
             console.print(f"  - {message}", markup=False, highlight=False)
     if report.index_error:
         console.print(f"[yellow]search index[/]: {report.index_error}")
