@@ -41,13 +41,19 @@ _LABEL_BLOCK = re.compile(
     r"|what do you think|trending|most popular|most read|top stories|[\w' ]{0,40}newsletter)\W*$",
     re.IGNORECASE,
 )
-# Prompts to subscribe or follow, wherever they sit (short blocks only).
+# Prompts to subscribe or follow (short blocks only). Most are imperatives, so they
+# are matched at the start of a sentence: "Sign up for...", "Follow us on...", while
+# "Two million people follow him on Twitter" is news and stays.
+_SENTENCE_START = r"(?:^\W*|[.!?…]\s+)"
 _PROMPT = re.compile(
-    r"\b(?:sign up|subscribe|register)\b.{0,120}\b(?:newsletter|inbox|e-?mail|updates)\b"
-    r"|\bnewsletters?\b.{0,80}\b(?:sign up|subscribe|inbox|delivered)\b"
-    r"|\bget the latest\b.{0,60}\b(?:inbox|updates|newsletter)\b"
-    r"|\bfollow\b.{0,80}\bon (?:twitter|facebook|instagram|linkedin|youtube|tiktok|threads)\b"
-    r"|^\W*follow (?:us|me|him|her|them)\b"
+    _SENTENCE_START + r"(?:sign up|subscribe|register|join)\b[^.!?]{0,120}"
+    r"\b(?:newsletters?|inbox|e-?mails?|updates|alerts)\b"
+    r"|" + _SENTENCE_START + r"get (?:the latest|our|the best|the day's)\b[^.!?]{0,80}"
+    r"\b(?:inbox|newsletters?|updates)\b"
+    r"|\b(?:sign up|subscribe)\b[^.!?]{0,40}\b(?:our|free|the) [\w' ]{0,30}newsletters?\b"
+    r"|" + _SENTENCE_START + r"follow\b[^.!?]{0,80}"
+    r"\bon (?:twitter|facebook|instagram|linkedin|youtube|tiktok|threads|bluesky)\b"
+    r"|\bfollow (?:us|me)\b"
     r"|\b(?:like|enjoy)(?:d)? this (?:story|article)\b.{0,40}\bshare\b"
     r"|^\W*have a (?:news )?tip\b"
     r"|\bclick here (?:for more information|to subscribe)\b"

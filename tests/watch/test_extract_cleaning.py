@@ -130,6 +130,16 @@ def test_sentences_that_mention_newsletters_are_kept() -> None:
     assert clean_body(body, page_with_links(), PageMetadata()) == {}
 
 
+def test_news_sentences_about_followers_and_sign_ups_are_not_prompts() -> None:
+    sentences = [
+        "More than two million people follow him on Twitter, the campaign said.",
+        "Customers who register with an email address get a ten percent discount.",
+        "The retailer's newsletter is now delivered to two million inboxes each week.",
+    ]
+    body = body_of(("p", LONG), *(("p", s) for s in sentences), ("p", LONG + " End."))
+    assert clean_body(body, page_with_links(), PageMetadata()) == {}
+
+
 def test_a_written_date_line_is_a_stamp_but_a_phone_number_is_not() -> None:
     body = body_of(
         ("p", "sexta-feira, 22 de outubro de 2010 às 20:13"),
