@@ -65,7 +65,8 @@ _PROMPT = re.compile(
 # Credit and source lines that close wire stories.
 _CREDIT = re.compile(
     r"^\W*(?:(?:additional )?reporting by|writing by|editing by|edited by|compiled by"
-    r"|source|sources|with (?:post )?wires?|with (?:ap|afp|reuters|wire services)\b|filed under)\b"
+    r"|filed under)\b|^\W*sources?\s*:"
+    r"|^\W*with (?:post |wire )?(?:wires?|ap|afp|reuters|wire services|agencies)\W*$"
     r"|\bcontributed (?:reporting|to this report)\b"
     r"|^\W*(?:copyright\b|©|ⓒ|\(c\)\s)|\ball rights reserved\b",
     re.IGNORECASE,
@@ -94,6 +95,7 @@ _DATE_WORDS = frozenset(
     lunedì martedì mercoledì giovedì venerdì sabato domenica alle ore
     """.split()  # noqa: SIM905 - a word list reads better as text
 )
+_DIGIT = re.compile(r"\d")
 _YEAR = re.compile(r"^(?:19|20)\d{2}$")
 DEK_MAX_WORDS = 35
 BYLINE_MAX_WORDS = 12
@@ -313,7 +315,8 @@ def _is_bio(text: str, meta: PageMetadata) -> bool:
 
 def _is_stamp(text: str, tokens: list[str]) -> bool:
     """An "Updated at ..." or "Reading time" line, or a bare date."""
-    return bool(_STAMP.match(text)) or _is_date(tokens)
+    # A stamp carries a date, a time or a duration: "Published reports say..." is prose.
+    return bool(_STAMP.match(text) and _DIGIT.search(text)) or _is_date(tokens)
 
 
 def _is_date(tokens: list[str]) -> bool:

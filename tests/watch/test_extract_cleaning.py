@@ -130,13 +130,20 @@ def test_sentences_that_mention_newsletters_are_kept() -> None:
     assert clean_body(body, page_with_links(), PageMetadata()) == {}
 
 
-def test_news_sentences_about_followers_and_sign_ups_are_not_prompts() -> None:
+def test_news_sentences_that_look_like_prompts_or_credits_are_kept() -> None:
     sentences = [
         "More than two million people follow him on Twitter, the campaign said.",
         "Customers who register with an email address get a ten percent discount.",
         "The retailer's newsletter is now delivered to two million inboxes each week.",
     ]
+    closing = [
+        "Sources familiar with the plan said the chain would close forty stores.",
+        "Published reports say the founder will step down.",
+        "With AFP's help, the merchants published their own price index.",
+    ]
     body = body_of(("p", LONG), *(("p", s) for s in sentences), ("p", LONG + " End."))
+    assert clean_body(body, page_with_links(), PageMetadata()) == {}
+    body = body_of(("p", LONG), *(("p", s) for s in closing))  # at the end, where credits sit
     assert clean_body(body, page_with_links(), PageMetadata()) == {}
 
 
