@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import random
 import re
@@ -307,7 +308,11 @@ def main() -> None:
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
-    machine = f"{platform.machine()}, {platform.python_version()}, {sys.platform}"
+    load = os.getloadavg()[0]
+    machine = (
+        f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
+        f"load average {load:.1f} at the end"
+    )
     if args.json:
         print(
             json.dumps(
@@ -320,6 +325,7 @@ def main() -> None:
                     "goal_seconds": GOAL_SECONDS,
                     "elasticsearch": bool(args.es_url),
                     "machine": machine,
+                    "load_average": load,
                 },
                 indent=2,
             )

@@ -16,6 +16,7 @@ SMTP outage delays mail but never loses it, and a rerun never duplicates it.
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -53,7 +54,10 @@ _MODE_TEXT = re.compile(
     re.IGNORECASE,
 )
 # Searches run on this many threads when a run evaluates at least PARALLEL_MIN_RULES rules.
-EVAL_WORKERS = 2
+# SQLite searches are CPU work (one thread per core helps); Elasticsearch ones mostly
+# wait on the network and the node, so more requests in flight help.
+SQLITE_WORKERS = min(4, os.cpu_count() or 1)
+ELASTIC_WORKERS = 4
 PARALLEL_MIN_RULES = 16
 # The backends' paging limits (see watch/search/query.py).
 PAGE_SIZE = 100
@@ -654,7 +658,7 @@ def evaluate_many(
     store: Store,
     backend: SearchBackend | None,
     now: datetime,
-    workers: int = EVAL_WORKERS,
+    workers: int | None = None,
 ) -> list[Evaluation | str]:
     """Evaluate rules (in order); a rule whose query fails gives its error message instead.
 
@@ -663,6 +667,10 @@ def evaluate_many(
     Elasticsearch client both release the GIL while they wait).
     """
     from watch.search import open_backend
+
+    if workers is None:
+        sqlite = config.settings.search.backend == "sqlite"
+        workers = SQLITE_WORKERS if sqlite else ELASTIC_WORKERS
 
     def run(chunk: list[AlertRule], st: Store, be: SearchBackend) -> list[Evaluation | str]:
         out: list[Evaluation | str] = []
