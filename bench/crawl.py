@@ -212,17 +212,23 @@ def tail(path: Path, lines: int = 15) -> str:
 
 
 def pick_address() -> tuple[str, int, str]:
-    """127.0.0.2:80 when we may bind it (news-please needs a port-less URL), else a free port."""
-    try:
-        with socket.socket() as sock:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            sock.bind(("127.0.0.2", 80))
-        return "127.0.0.2", 80, ""
-    except OSError as exc:
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            port = sock.getsockname()[1]
-        return "127.0.0.1", port, f"cannot bind 127.0.0.2:80 ({exc.strerror})"
+    """Port 80 on a free loopback address (news-please needs port-less URLs), else any port.
+
+    Another benchmark may already hold 127.0.0.2:80, so later addresses are tried too.
+    """
+    error = ""
+    for last in range(2, 40):
+        host = f"127.0.0.{last}"
+        try:
+            with socket.socket() as sock:
+                sock.bind((host, 80))
+            return host, 80, ""
+        except OSError as exc:
+            error = exc.strerror or str(exc)
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    return "127.0.0.1", port, f"cannot bind port 80 on a loopback address ({error})"
 
 
 def origin_of(host: str, port: int) -> str:
@@ -625,7 +631,7 @@ def main(argv: list[str] | None = None) -> int:
         skip_np = True
     np_pages = min(args.newsplease_pages or args.pages, args.pages)
 
-    site_dir = args.site_dir or BENCH_DIR / "results" / f"crawlsite-{args.pages}"
+    site_dir = args.site_dir or BENCH_DIR / "results" / f"crawlsite-{args.pages}-{host}-{port}"
     work = args.work_dir or Path(tempfile.mkdtemp(prefix="veille-crawl-bench-"))
     work.mkdir(parents=True, exist_ok=True)
     for stale in ("newsplease-data", "plain", "profiled"):
