@@ -112,6 +112,8 @@ class LabelModel(ClassifierMixin, BaseEstimator):
 
     def decision_function(self, X: sp.csr_matrix) -> np.ndarray:
         """Margins, one column per label in `labels_` order."""
+        # Cast X, not the weights: mixing dtypes makes scipy copy the whole weight matrix.
+        X = X.astype(self.weights_.dtype, copy=False)
         return np.asarray(X @ self.weights_, dtype=np.float64) + self.intercept_
 
     def predict_labels(self, X: sp.csr_matrix) -> list[list[str]]:

@@ -56,6 +56,7 @@ class OpportunityModel(ClassifierMixin, BaseEstimator):
 
     def decision_function(self, X: sp.csr_matrix) -> np.ndarray:
         """The SVM margin of each row."""
+        X = X.astype(self.weights_.dtype, copy=False)  # see LabelModel.decision_function
         return np.asarray(X @ self.weights_, dtype=np.float64).ravel() + self.intercept_
 
     def probability(self, X: sp.csr_matrix) -> np.ndarray:
