@@ -59,7 +59,15 @@ _PROMPT = re.compile(
     r"|\bclick here (?:for more information|to subscribe)\b"
     r"|^\W*(?:abonnez-vous|inscrivez-vous)\b"
     r"|\bthanks? (?:you )?for (?:signing up|subscribing)\b|\bkeep an eye on your inbox\b"
-    r"|\berror processing your subscription\b",
+    r"|\berror processing your subscription\b"
+    # Affiliate disclosures: "We may earn a commission", "X may get a share of the sale".
+    r"|\b(?:may|might|could) (?:receive|earn|get|make) (?:a )?(?:small )?"
+    r"(?:compensation|commissions?|a share of)\b"
+    r"|\baffiliate (?:links?|partnerships?|commissions?)\b"
+    r"|^\W*(?:advertising |affiliate )?disclosure\s*:"
+    # Blog software's post footer: "This entry was posted on ... and filed under ...".
+    r"|^\W*(?:this (?:entry|post) was (?:posted|published)|(?:der|dieser) (?:beitrag|eintrag)"
+    r" wurde\b[^.]{0,80}\bveröffentlicht)",
     re.IGNORECASE,
 )
 # Credit and source lines that close wire stories.
