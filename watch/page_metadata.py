@@ -7,6 +7,7 @@ head-like elements, so it costs far less than date-guessing over the whole text.
 
 from __future__ import annotations
 
+import html
 import json
 import re
 import warnings
@@ -87,6 +88,8 @@ _URL_DATE = re.compile(r"/((?:19|20)\d{2})[/\-_]([01]?\d)[/\-_]([0-3]?\d)(?:[/\-
 _YEAR = re.compile(r"(?<!\d)(?:19|20)\d{2}(?!\d)")
 _COMPACT_DATE = re.compile(r"^((?:19|20)\d{2})([01]\d)([0-3]\d)$")
 MAX_AUTHOR_CHARS = 80
+_TITLE_SEPARATORS = (" | ", " - ", " – ", " — ", " :: ", " » ", " · ")
+_TAG = re.compile(r"<[^>]{0,200}>")
 # Zone abbreviations pages print; dateutil knows only UTC/GMT by itself.
 _TZ_ABBREVIATIONS = {
     "UTC": 0,
@@ -132,7 +135,14 @@ class PageMetadata:
 
 
 def _clean(value: Any) -> str:
-    return _WS.sub(" ", value).strip() if isinstance(value, str) else ""
+    """Text from a metadata value: entities publishers escaped twice decoded, tags dropped."""
+    if not isinstance(value, str):
+        return ""
+    if "&" in value:
+        value = html.unescape(value)
+    if "<" in value:
+        value = _TAG.sub(" ", value)
+    return _WS.sub(" ", value).strip()
 
 
 def parse_date(value: Any) -> datetime | None:
@@ -218,9 +228,21 @@ def clean_authors(raw: list[str]) -> list[str]:
     return list(seen.values())
 
 
+def _without_site_name(title: str, site_name: str) -> str:
+    """A title without a " | Site name" part, when the site name is known."""
+    if not site_name or not title:
+        return title
+    for sep in _TITLE_SEPARATORS:
+        parts = [p.strip() for p in title.split(sep)]
+        kept = [p for p in parts if p.lower() != site_name.lower()]
+        if kept and len(kept) < len(parts):
+            return sep.join(kept)
+    return title
+
+
 def _title_from_title_tag(text: str, site_name: str) -> str:
     """The <title> without a trailing or leading " | Site name"."""
-    for sep in (" | ", " - ", " – ", " — ", " :: ", " » ", " · "):
+    for sep in _TITLE_SEPARATORS:
         if sep in text:
             parts = [p.strip() for p in text.split(sep)]
             if site_name:
@@ -292,7 +314,7 @@ def read_metadata(tree: HtmlElement, url: str | None = None) -> PageMetadata:
                 break
 
     titles = [_clean(article.get("headline"))]
-    titles += [_clean(meta.get(k)) for k in _TITLE_META]
+    titles += [_without_site_name(_clean(meta.get(k)), result.site_name) for k in _TITLE_META]
     titles += h1s[:1] if len(h1s) == 1 else []
     titles.append(_title_from_title_tag(title_tag, result.site_name) if title_tag else "")
     titles.append(title_tag)

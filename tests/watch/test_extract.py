@@ -132,3 +132,15 @@ def test_first_sentences_cut_at_a_sentence_end() -> None:
     text = "One sentence here. " * 40
     summary = first_sentences(text, limit=60)
     assert summary == "One sentence here. One sentence here. One sentence here."
+
+
+def test_twice_escaped_entities_tags_and_site_names_are_cleaned_from_metadata() -> None:
+    html = (
+        "<html><head><meta property='og:site_name' content='Shop Wire'>"
+        "<meta property='og:title' content='Prices rise by &amp;#163;5 | Shop Wire'>"
+        "<meta name='description' content='&lt;p&gt;Delivery costs &amp;amp; fees&lt;/p&gt;'>"
+        "</head><body><p>Text.</p></body></html>"
+    )
+    result = extract(html)
+    assert result.title == "Prices rise by £5"
+    assert result.summary == "Delivery costs & fees"
