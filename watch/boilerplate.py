@@ -27,7 +27,9 @@ _LINK_LABEL = re.compile(
     r"|also on [\w.]+|recommended(?: for you)?|don'?t miss|must read|further reading|watch|listen"
     r"|suggested(?: reading)?|lire aussi|à lire aussi|a lire aussi|voir aussi|lesen sie auch"
     r"|mehr zum thema|leer más|lee también|leia também|leia mais|leggi anche|vedi anche)"
-    r"\s*(?::|\||-|–|—|»|>)",
+    r"\s*(?::|\||-|–|—|»|>)"
+    # "Also on example.com <headline>": the domain marks the link, no colon needed.
+    r"|^\W*also on [\w-]+\.[a-z]{2,}\b",
     re.IGNORECASE,
 )
 # Whole blocks that are a label or prompt rather than prose.
@@ -38,7 +40,8 @@ _LABEL_BLOCK = re.compile(
     r"|related stories|more stories|more from [\w ]{1,30}|you may also like|you might also like"
     r"|recommended|recommended for you|don'?t miss|read more|read next|see also|more"
     r"|tell us what you think|like this (?:story|article)\?? share it with a friend"
-    r"|what do you think|trending|most popular|most read|top stories|[\w' ]{0,40}newsletter)\W*$",
+    r"|what do you think|trending|most popular|most read|top stories|[\w' ]{0,40}newsletter"
+    r"|(?:popular|trending|more|most read|latest) (?:on|from|at) [\w.' ]{1,30})\W*$",
     re.IGNORECASE,
 )
 # Prompts to subscribe or follow (short blocks only). Most are imperatives, so they
@@ -104,6 +107,11 @@ _DATE_WORDS = frozenset(
     """.split()  # noqa: SIM905 - a word list reads better as text
 )
 _DIGIT = re.compile(r"\d")
+_NUMERIC_DATE = re.compile(
+    r"(?<!\d)(?:(?:19|20)\d{2}[-/.]\d{1,2}[-/.]\d{1,2}|\d{1,2}[-/.]\d{1,2}[-/.](?:19|20)\d{2})(?!\d)"
+)
+# Unrendered shortcodes from blog software: "[button link=...]...[/button]".
+_SHORTCODE = re.compile(r"\[/[a-z_]+\]")
 _YEAR = re.compile(r"^(?:19|20)\d{2}$")
 DEK_MAX_WORDS = 35
 BYLINE_MAX_WORDS = 12
@@ -166,6 +174,7 @@ def find_boilerplate(
     for index in _leading_dek(blocks, page, meta, set(doomed)):
         doomed[index] = "standfirst"
     anchors: Callable[[], set[str]] = _lazy_anchor_texts(page)
+    image_texts: Callable[[], set[str]] = _lazy_image_texts(page)
     count = len(blocks)
     after_label = False
     for index, el in enumerate(blocks):
@@ -196,6 +205,11 @@ def find_boilerplate(
             rule = "author bio"
         elif n_words <= LABEL_MAX_WORDS and _is_shouted_link(text, anchors):
             rule = "shouted link"
+        elif el.tag == "p" and n_words <= LABEL_MAX_WORDS and _norm(text) in image_texts():
+            # A line repeating an image's alt text is its caption (a heading may name it too).
+            rule = "caption"
+        elif n_words <= LABEL_MAX_WORDS and text.startswith("[") and _SHORTCODE.search(text):
+            rule = "shortcode"
         elif after_label and _is_headline_list(el, anchors):
             # Headlines listed under "Don't miss" or "Related articles".
             rule = "headlines"
@@ -324,11 +338,14 @@ def _is_bio(text: str, meta: PageMetadata) -> bool:
 def _is_stamp(text: str, tokens: list[str]) -> bool:
     """An "Updated at ..." or "Reading time" line, or a bare date."""
     # A stamp carries a date, a time or a duration: "Published reports say..." is prose.
-    return bool(_STAMP.match(text) and _DIGIT.search(text)) or _is_date(tokens)
+    return bool(_STAMP.match(text) and _DIGIT.search(text)) or _is_date(tokens, text)
 
 
-def _is_date(tokens: list[str]) -> bool:
-    """A block that is only a written date ("sexta-feira, 22 de outubro de 2010 às 20:13")."""
+def _is_date(tokens: list[str], text: str = "") -> bool:
+    """A block that is only a date ("sexta-feira, 22 de outubro de 2010 às 20:13")."""
+    if _NUMERIC_DATE.search(text):
+        # "2018-08-25 15:24" with at most a label word or two around it.
+        return sum(1 for t in tokens if not t.isdigit()) <= 2
     if not any(_YEAR.match(t) for t in tokens):
         return False
     # A month or day name, so that a phone number or a score is not taken for a date.
@@ -372,6 +389,19 @@ def _is_headline_list(el: _Element, anchors: Callable[[], set[str]]) -> bool:
     return bool(lines) and all(
         len(words(line)) <= LABEL_MAX_WORDS and _starts_with_link(line, anchors) for line in lines
     )
+
+
+def _lazy_image_texts(page: HtmlElement) -> Callable[[], set[str]]:
+    """A function giving the normalised alt texts of the page's images (3 words or more)."""
+    cache: list[set[str]] = []
+
+    def get() -> set[str]:
+        if not cache:
+            texts = {_norm(img.get("alt") or "") for img in page.iter("img")}
+            cache.append({t for t in texts if t.count(" ") >= 2})
+        return cache[0]
+
+    return get
 
 
 def _lazy_anchor_texts(page: HtmlElement) -> Callable[[], set[str]]:

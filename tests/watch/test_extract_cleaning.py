@@ -236,3 +236,30 @@ def test_headings_that_start_like_a_byline_are_kept() -> None:
     heading = "Von Risiken und Nebenwirkungen"
     body = body_of(("head", heading), ("p", LONG), ("p", "By the end of the year, sales rose."))
     assert clean_body(body, page_with_links(), PageMetadata(authors=["Anna Berg"])) == {}
+
+
+def test_captions_shortcodes_and_site_labels_are_removed() -> None:
+    caption = "The new parcel locker at Central Station"
+    page = lxml.html.document_fromstring(
+        f"<html><body><img src='a.jpg' alt='{caption}'><a href='/x'>Rail fares</a></body></html>"
+    )
+    body = body_of(
+        ("p", "2018-08-25 15:24"),
+        ("p", LONG),
+        ("p", caption),
+        ("p", "Also on example.com Rail fares rise again in the spring"),
+        ("p", "Popular on Retail Wire"),
+        ("p", LONG + " End."),
+        ("p", "[button link='/submit'] Send us your review[/button]"),
+    )
+    removed = clean_body(body, page, PageMetadata())
+    assert texts(body) == [LONG, LONG + " End."]
+    assert sorted(removed.values()) == ["caption", "label", "link label", "shortcode", "stamp"]
+
+
+def test_a_heading_that_names_a_picture_is_kept() -> None:
+    page = lxml.html.document_fromstring(
+        "<html><body><img src='jam.jpg' alt='Spiced honey pear jam'></body></html>"
+    )
+    body = body_of(("p", LONG), ("head", "Spiced honey pear jam"), ("p", LONG + " End."))
+    assert clean_body(body, page, PageMetadata()) == {}
