@@ -80,6 +80,8 @@ def mapping(settings: ElasticsearchSettings) -> dict[str, Any]:
     """The index mapping: analyzed text, keywords for filters and facets, real dates."""
     text = {"type": "text", "analyzer": settings.analyzer}
     keyword = {"type": "keyword", "ignore_above": 1024}
+    # Facet fields build their global ordinals at refresh, not on the first search after it.
+    facet = {**keyword, "eager_global_ordinals": True}
     return {
         "dynamic": "strict",
         "_meta": {"app": "veille", "mapping_version": MAPPING_VERSION},
@@ -90,10 +92,10 @@ def mapping(settings: ElasticsearchSettings) -> dict[str, Any]:
             "text": text,
             "url": {"type": "keyword", "ignore_above": 4096},
             "canonical_url": {"type": "keyword", "ignore_above": 4096},
-            "source": keyword,
-            "category": keyword,
-            "language": keyword,
-            "tags": keyword,
+            "source": facet,
+            "category": facet,
+            "language": facet,
+            "tags": facet,
             "keywords": keyword,
             "author": keyword,
             "cluster_id": {"type": "keyword"},
