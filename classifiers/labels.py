@@ -38,7 +38,7 @@ class LabelModel(ClassifierMixin, BaseEstimator):
         C: float = 1.0,
         class_weight: str | None = "balanced",
         at_least_one: bool = True,
-        max_iter: int = 2000,
+        max_iter: int = 1000,
     ) -> None:
         self.C = C
         self.class_weight = class_weight
