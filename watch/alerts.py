@@ -16,10 +16,12 @@ SMTP outage delays mail but never loses it, and a rerun never duplicates it.
 
 from __future__ import annotations
 
+import logging
 import os
+import queue
 import re
-from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
+import threading
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.utils import parseaddr
@@ -37,6 +39,8 @@ if TYPE_CHECKING:
     from watch.config import SmtpSettings
     from watch.mailer import DeliveryReport
     from watch.search.backend import SearchBackend
+
+log = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
 Mode = Literal["instant", "daily", "weekly"]
@@ -625,11 +629,14 @@ def _evaluate_all(
     if not todo:
         return report
     composer = Composer(config, alerts.templates_dir)
-    # Searching is the slow part and only reads: it runs on parallel connections.
-    # Rendering and recording then go one rule at a time, each in its own transaction.
-    for rule, result in zip(todo, evaluate_many(config, todo, store, backend, now), strict=True):
+    outcomes: list[RuleOutcome | None] = [None] * len(todo)
+    unchanged: list[Evaluation] = []
+    # Searches run on worker threads (they only read); this thread renders and
+    # records each result as it arrives, one rule per transaction, so the two overlap.
+    for i, result in evaluate_stream(config, todo, store, backend, now):
+        rule = todo[i]
         if isinstance(result, str):
-            report.rules.append(RuleOutcome(rule.name, rule.schedule_text, "error", error=result))
+            outcomes[i] = RuleOutcome(rule.name, rule.schedule_text, "error", error=result)
             continue
         outcome = RuleOutcome(
             rule.name,
@@ -639,28 +646,48 @@ def _evaluate_all(
             total=result.total,
             evaluation=result,
         )
-        report.rules.append(outcome)
+        outcomes[i] = outcome
         if dry_run:
             outcome.status = "dry run"
-            continue
-        rows = []
-        if result.items:
+        elif result.items:
             rows = composer.outbox_rows(result)
             outcome.status = "queued"
             outcome.messages = len(rows)
-        record(store, result, rows, now)
+            record(store, result, rows, now)
+        else:
+            unchanged.append(result)
+    if unchanged:
+        record_unchanged(store, unchanged, now)
+    report.rules.extend(o for o in outcomes if o is not None)
     return report
 
 
-def evaluate_many(
+def record_unchanged(store: Store, evaluations: list[Evaluation], now: datetime) -> None:
+    """Move the cursors of rules that found nothing to send, all in one transaction."""
+    with store.transaction() as conn:
+        conn.executemany(
+            "INSERT OR IGNORE INTO alert_cursors (rule, created_at) VALUES (?, ?)",
+            [(e.rule.name, to_iso(now)) for e in evaluations],
+        )
+        conn.executemany(
+            "UPDATE alert_cursors SET last_item_id = ?, evaluated_at = ?, "
+            "last_digest_at = CASE WHEN ? THEN ? ELSE last_digest_at END WHERE rule = ?",
+            [
+                (e.cursor_to, to_iso(now), e.rule.is_digest, to_iso(now), e.rule.name)
+                for e in evaluations
+            ],
+        )
+
+
+def evaluate_stream(
     config: Config,
     rules: list[AlertRule],
     store: Store,
     backend: SearchBackend | None,
     now: datetime,
     workers: int | None = None,
-) -> list[Evaluation | str]:
-    """Evaluate rules (in order); a rule whose query fails gives its error message instead.
+) -> Iterator[tuple[int, Evaluation | str]]:
+    """Evaluate rules, yielding (index, result) as each finishes; errors come as messages.
 
     With no backend given and enough rules, the searches run on `workers`
     threads, each with its own store connection and backend (SQLite and the
@@ -672,30 +699,54 @@ def evaluate_many(
         sqlite = config.settings.search.backend == "sqlite"
         workers = SQLITE_WORKERS if sqlite else ELASTIC_WORKERS
 
-    def run(chunk: list[AlertRule], st: Store, be: SearchBackend) -> list[Evaluation | str]:
-        out: list[Evaluation | str] = []
-        for rule in chunk:
-            try:
-                out.append(evaluate(rule, st, be, config, now))
-            except UserError as exc:
-                out.append(str(exc))
-        return out
+    def one(rule: AlertRule, st: Store, be: SearchBackend) -> Evaluation | str:
+        try:
+            return evaluate(rule, st, be, config, now)
+        except UserError as exc:
+            return str(exc)
+        except Exception as exc:  # one rule's failure must not stop the others
+            log.exception("alert rule %r failed", rule.name)
+            return f"{type(exc).__name__}: {exc}"
 
     if backend is not None or workers <= 1 or len(rules) < PARALLEL_MIN_RULES:
-        return run(rules, store, backend or open_backend(config, store))
+        be = backend or open_backend(config, store)
+        for i, rule in enumerate(rules):
+            yield i, one(rule, store, be)
+        return
 
-    def in_thread(chunk: list[AlertRule]) -> list[Evaluation | str]:
+    todo: queue.SimpleQueue[tuple[int, AlertRule]] = queue.SimpleQueue()
+    for pair in enumerate(rules):
+        todo.put(pair)
+    done: queue.SimpleQueue[tuple[int, Evaluation | str]] = queue.SimpleQueue()
+
+    def worker() -> None:
         # A connection per thread, opened and closed in that thread (sqlite3 insists).
-        with Store(config.db_path) as own:
-            return run(chunk, own, open_backend(config, own))
+        try:
+            with Store(config.db_path) as own:
+                be = open_backend(config, own)
+                while True:
+                    try:
+                        i, rule = todo.get_nowait()
+                    except queue.Empty:
+                        return
+                    done.put((i, one(rule, own, be)))
+        except Exception as exc:  # cannot open the store or backend: fail the rest
+            while True:
+                try:
+                    i, _ = todo.get_nowait()
+                except queue.Empty:
+                    return
+                done.put((i, f"{type(exc).__name__}: {exc}"))
 
-    chunks = [rules[i::workers] for i in range(workers)]
-    with ThreadPoolExecutor(workers, thread_name_prefix="alerts") as pool:
-        done = list(pool.map(in_thread, chunks))
-    results: list[Evaluation | str] = [""] * len(rules)
-    for i, chunk_results in enumerate(done):
-        results[i::workers] = chunk_results
-    return results
+    threads = [
+        threading.Thread(target=worker, name=f"alerts-{n}", daemon=True) for n in range(workers)
+    ]
+    for thread in threads:
+        thread.start()
+    for _ in rules:
+        yield done.get()
+    for thread in threads:
+        thread.join()
 
 
 def _tz(config: Config) -> str:
