@@ -28,7 +28,7 @@ from watch.body_recovery import recover_paragraphs
 from watch.boilerplate import clean_body
 from watch.charset import charset_from_content_type, to_utf8
 from watch.language import page_language
-from watch.page_metadata import PageMetadata, read_metadata
+from watch.page_metadata import PageMetadata, guess_published, read_metadata
 
 LOGGER = logging.getLogger(__name__)
 # trafilatura logs every page without an article as a warning: an expected outcome here.
@@ -109,6 +109,9 @@ def _extract(html: str | bytes, url: str | None, content_type: str | None) -> Ex
     meta = read_metadata(tree, url)
     text = main_text(tree, url, meta)
     language = page_language(meta.languages, text or meta.title)
+    if meta.published is None:
+        # Last: the date search may prune the tree, which nothing needs any more.
+        meta.published = guess_published(tree, url or meta.canonical_url)
     return Extracted(
         url=url,
         title=meta.title,

@@ -345,8 +345,6 @@ def read_metadata(tree: HtmlElement, url: str | None = None) -> PageMetadata:
         if parsed:
             result.published = parsed
             break
-    else:
-        result.published = date_in_url(url or result.canonical_url or "")
 
     root = tree.getroottree().getroot()
     result.languages = [
@@ -378,6 +376,27 @@ def _microdata_authors(tree: HtmlElement) -> list[str]:
         target = inner[0] if inner else el
         names.append(target.get("content") or target.text_content())
     return names
+
+
+def guess_published(tree: HtmlElement, url: str | None) -> datetime | None:
+    """A publication date for a page that declares none: htmldate's search, then the URL.
+
+    htmldate reads date-like class names, hidden fields and visible dates. It may
+    prune the tree, so call this once nothing else needs the tree.
+    """
+    import htmldate  # imported late: only pages without date metadata need it
+
+    try:
+        found = htmldate.find_date(
+            tree,
+            extensive_search=False,
+            original_date=True,
+            outputformat="%Y-%m-%dT%H:%M:%S",
+            url=url,
+        )
+    except (ValueError, TypeError, OverflowError):
+        found = None
+    return parse_date(found) or date_in_url(url or "")
 
 
 def date_in_url(url: str) -> datetime | None:

@@ -144,3 +144,15 @@ def test_twice_escaped_entities_tags_and_site_names_are_cleaned_from_metadata() 
     result = extract(html)
     assert result.title == "Prices rise by £5"
     assert result.summary == "Delivery costs & fees"
+
+
+def test_a_date_shown_only_in_the_page_is_found_by_date_search() -> None:
+    html = (
+        "<html><body><article><h1>Lockers everywhere</h1>"
+        "<span class='article-publish-date'>November 19, 2025, 9:02 AM</span>"
+        "<p>" + "Parcel lockers spread to every station. " * 10 + "</p></article></body></html>"
+    )
+    published = extract(html).published
+    assert published is not None
+    assert published.date().isoformat() == "2025-11-19"
+    assert published.tzinfo is not None
