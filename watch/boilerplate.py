@@ -41,7 +41,7 @@ _LABEL_BLOCK = re.compile(
     r"|recommended|recommended for you|don'?t miss|read more|read next|see also|more"
     r"|tell us what you think|like this (?:story|article)\?? share it with a friend"
     r"|what do you think|trending|most popular|most read|top stories|[\w' ]{0,40}newsletter"
-    r"|(?:popular|trending|more|most read|latest) (?:on|from|at) [\w.' ]{1,30})\W*$",
+    r"|(?:popular|trending|most read) (?:on|at) [\w.' ]{1,30})\W*$",
     re.IGNORECASE,
 )
 # Prompts to subscribe or follow (short blocks only). Most are imperatives, so they
@@ -169,7 +169,10 @@ def clean_body(body: HtmlElement, page: HtmlElement, meta: PageMetadata) -> dict
 def find_boilerplate(
     blocks: list[_Element], page: HtmlElement, meta: PageMetadata
 ) -> dict[int, str]:
-    """The indexes of boilerplate blocks, each with the name of the rule that matched."""
+    """The indexes of boilerplate blocks, each with the name of the rule that matched.
+
+    Date stamps left as loose text after a block at either end are cleared on the way.
+    """
     doomed: dict[int, str] = dict.fromkeys(_leading_title(blocks, meta), "title")
     for index in _leading_dek(blocks, page, meta, set(doomed)):
         doomed[index] = "standfirst"

@@ -26,7 +26,7 @@ from trafilatura.xml import xmltotxt
 
 from watch.body_recovery import recover_paragraphs
 from watch.boilerplate import clean_body
-from watch.charset import charset_from_content_type, to_utf8
+from watch.charset import MAX_DECODED_BYTES, charset_from_content_type, to_utf8
 from watch.language import page_language
 from watch.page_metadata import PageMetadata, guess_published, read_metadata
 
@@ -70,7 +70,7 @@ class Extracted:
 def parse_html(html: str | bytes, content_type: str | None = None) -> HtmlElement | None:
     """Decode and parse a page into an lxml tree (None when there is no document)."""
     if isinstance(html, str):
-        data = html.encode("utf-8", "replace")
+        data = html[:MAX_DECODED_BYTES].encode("utf-8", "replace")
     else:
         data = to_utf8(html, charset_from_content_type(content_type))
     # Control characters cannot live in an lxml tree's text; a byte scan finds them
