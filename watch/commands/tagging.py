@@ -23,7 +23,7 @@ from classifiers.dataset import (
     seed_dataset,
 )
 from classifiers.evaluation import Report, cross_validate, score
-from classifiers.model import load_model, save_model
+from classifiers.model import DEFAULT_MODEL_PATH, load_model, save_model
 from classifiers.taxonomy import COMPETITOR_TAG, OPPORTUNITY_TAG, default_taxonomy, load_taxonomy
 from classifiers.training import TextClassifier, train_model
 from crawler.items import Article
@@ -302,8 +302,7 @@ def evaluate(
     """Precision, recall and F1 per label: of a model (--model) or by K-fold CV (--cv K)."""
     if model_file and folds:
         raise UserError("Give either --model PATH or --cv K, not both.")
-    needs_config = not model_file and not folds
-    config = _config(config_path, required=needs_config)
+    config = _config(config_path, required=False)
     dataset, extra = _dataset(config, data, text_fields, label_field)
     dataset = _with_extra(dataset, extra)
     if folds:
@@ -318,7 +317,10 @@ def evaluate(
         report = reports["veille"]
         what = f"{folds}-fold cross-validation of the training pipeline"
     else:
-        path = Path(model_file) if model_file else model_path(config)
+        if model_file:
+            path = Path(model_file)
+        else:
+            path = model_path(config) if config is not None else DEFAULT_MODEL_PATH
         model = load_model(path)
         with err_console.status("classifying"):
             started = time.perf_counter()
