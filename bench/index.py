@@ -95,16 +95,22 @@ def _vocabulary(rnd: random.Random) -> list[str]:
 
 
 class Generator:
-    """Deterministic news-like items: Zipf-ish filler words with topic words mixed in."""
+    """Deterministic news-like items whose word frequencies follow Zipf's law.
+
+    As in real text, a few dozen filler words are in every item (like "the"), and
+    the topic words a watch team searches for sit at mid ranks (30 to 3,000), so
+    the commonest is in about half the items and the rarest in a few percent.
+    """
 
     def __init__(self, seed: int = 7) -> None:
         self.rnd = random.Random(seed)
-        filler = _vocabulary(self.rnd)
-        # Zipf-like weights: a few very common words, a long tail of rare ones.
-        self.words = TOPIC_WORDS + filler
-        weights = [8.0 / (1 + i % 40) for i in range(len(TOPIC_WORDS))] + [
-            1.0 / (1 + i) ** 0.8 for i in range(len(filler))
-        ]
+        self.words = _vocabulary(self.rnd)
+        topics = list(dict.fromkeys(TOPIC_WORDS))
+        self.rnd.shuffle(topics)
+        for k, word in enumerate(topics):
+            rank = int(30 * 100 ** (k / len(topics)))
+            self.words.insert(min(rank, len(self.words)), word)
+        weights = [1.0 / (rank + 1) for rank in range(len(self.words))]
         self.cum_weights = list(itertools.accumulate(weights))
         self.start = datetime(2024, 1, 1, tzinfo=UTC)
 
