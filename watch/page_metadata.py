@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
+from lxml.etree import XPath
 from lxml.html import HtmlElement
 
 # JSON-LD types whose fields describe the page's main story.
@@ -327,12 +328,19 @@ def read_metadata(tree: HtmlElement, url: str | None = None) -> PageMetadata:
     else:
         result.description = _clean(article.get("description"))
 
-    raw_authors = _names(article.get("author")) or _names(article.get("creator"))
-    if not raw_authors:
-        raw_authors = [meta[k] for k in _AUTHOR_META if meta.get(k)][:1]
-    if not raw_authors:
-        raw_authors = rel_authors or _microdata_authors(tree)
-    result.authors = clean_authors(raw_authors)
+    # The first source that yields a usable name wins; a meta author that is only a
+    # profile URL does not stop the search.
+    sources = (
+        lambda: _names(article.get("author")) or _names(article.get("creator")),
+        lambda: [meta[k] for k in _AUTHOR_META if meta.get(k)][:1],
+        lambda: rel_authors,
+        lambda: _microdata_authors(tree),
+        lambda: _byline_authors(tree),
+    )
+    for source in sources:
+        result.authors = clean_authors(source())
+        if result.authors:
+            break
 
     candidates = [article.get("datePublished"), article.get("dateCreated")]
     candidates += [meta.get(k) for k in _PUBLISHED_META]
@@ -376,6 +384,38 @@ def _microdata_authors(tree: HtmlElement) -> list[str]:
         target = inner[0] if inner else el
         names.append(target.get("content") or target.text_content())
     return names
+
+
+_BYLINE_ELEMENTS = XPath(
+    "//*[contains(@class, 'byline') or contains(@class, 'Byline') or contains(@class, 'author')"
+    " or contains(@class, 'Author') or contains(@id, 'author')]"
+    "[not(self::meta or self::link or self::script or self::style or self::body or self::html"
+    " or self::article or self::main)]"
+)
+# "By Jane Doe", "Jane Doe and John Roe": two to four capitalised words per name.
+_BYLINE_NAME = re.compile(
+    r"^(?:by\s+)?([A-Z][\w.'’-]+(?: [A-Z][\w.'’-]+){1,3}"
+    r"(?:(?:,| and| &) [A-Z][\w.'’-]+(?: [A-Z][\w.'’-]+){1,3})*)\s*$",
+    re.IGNORECASE,
+)
+_NOT_NAME_START = {"the", "a", "an", "by", "about", "more", "all", "view", "see", "posted"}
+
+
+def _byline_authors(tree: HtmlElement) -> list[str]:
+    """A name in an element classed like a byline ("byline", "author"), outside comments."""
+    for el in _BYLINE_ELEMENTS(tree)[:20]:
+        marks = f"{el.get('class') or ''} {el.get('id') or ''}".lower()
+        if "comment" in marks:
+            continue
+        text = " ".join(el.text_content().split())
+        if not text or len(text) > MAX_AUTHOR_CHARS:
+            continue
+        match = _BYLINE_NAME.match(text)
+        if match and match.group(1)[0].isupper():
+            name = match.group(1)
+            if name.split()[0].lower() not in _NOT_NAME_START:
+                return [name]
+    return []
 
 
 def guess_published(tree: HtmlElement, url: str | None) -> datetime | None:

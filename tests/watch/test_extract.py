@@ -156,3 +156,14 @@ def test_a_date_shown_only_in_the_page_is_found_by_date_search() -> None:
     assert published is not None
     assert published.date().isoformat() == "2025-11-19"
     assert published.tzinfo is not None
+
+
+def test_authors_fall_back_to_a_byline_element_when_meta_author_is_a_url() -> None:
+    html = (
+        "<html><head><meta name='author' content='https://social.test/profile/123'></head>"
+        "<body><article><div class='article-byline'>By Nora Quinn and Sam Ito</div>"
+        "<div class='comment-author'>Troll Person</div>"
+        "<p>" + "Warehouse rents climbed again near the big ports. " * 8 + "</p>"
+        "</article></body></html>"
+    )
+    assert extract(html).authors == ["Nora Quinn", "Sam Ito"]
