@@ -28,7 +28,9 @@ class InputError(Exception):
 def read_file(path: Path) -> bytes:
     """The bytes of an HTML file, inflated when it is gzipped."""
     try:
-        data = path.read_bytes()
+        with path.open("rb") as handle:
+            # Extraction reads no further than this anyway; a huge file is not loaded whole.
+            data = handle.read(MAX_DECODED_BYTES)
     except FileNotFoundError:
         raise InputError(f"{path}: no such file") from None
     except IsADirectoryError:
