@@ -7,11 +7,11 @@ import sys
 import click
 
 from watch import __version__
-from watch.commands import register
+from watch.commands import LazyGroup
 from watch.errors import UserError
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="veille")
 def cli() -> None:
     """Veille: market and technology watch for e-commerce teams.
@@ -19,9 +19,6 @@ def cli() -> None:
     Collect feeds, sitemaps and sites; tag and score what is new; search it;
     get alerts and digests by email.
     """
-
-
-register(cli)
 
 
 def main() -> None:

@@ -13,7 +13,6 @@ import re
 import struct
 
 import numpy as np
-from datasketch import MinHash
 
 NUM_PERM = 64
 BANDS = 16
@@ -32,6 +31,9 @@ def signature(text: str) -> np.ndarray | None:
     if len(words) < MIN_TOKENS:
         return None
     shingles = {" ".join(words[i : i + 3]).encode() for i in range(len(words) - 2)}
+    # Imported here: datasketch pulls in scipy, which every `veille` call would pay for.
+    from datasketch import MinHash
+
     mh = MinHash(num_perm=NUM_PERM, seed=7)
     mh.update_batch(list(shingles))
     return mh.hashvalues.astype(np.uint64)

@@ -1,0 +1,29 @@
+import importlib
+import subprocess
+import sys
+
+from watch.commands import COMMAND_MODULES
+
+
+def test_every_command_module_is_mapped_by_name() -> None:
+    for module_name in set(COMMAND_MODULES.values()):
+        module = importlib.import_module(module_name)
+        for command in module.COMMANDS:
+            assert COMMAND_MODULES.get(command.name) == module_name, command.name
+
+
+def test_help_lists_every_command() -> None:
+    out = subprocess.run(
+        [sys.executable, "-m", "watch", "--help"], capture_output=True, text=True, check=True
+    ).stdout
+    for name in COMMAND_MODULES:
+        assert name in out
+
+
+def test_start_up_imports_only_the_command_in_hand() -> None:
+    code = (
+        "import sys; from watch.cli import cli; cli.get_command(None, 'init'); "
+        "print(' '.join(m for m in ('sklearn', 'scrapy', 'elasticsearch') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""

@@ -1,0 +1,5 @@
+"""`python -m watch` runs the `veille` command line."""
+
+from watch.cli import main
+
+main()
