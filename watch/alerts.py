@@ -201,11 +201,30 @@ def alerts_path(config: Config) -> Path:
     return config.resolve(config.settings.alerts_file)
 
 
+_loaded: dict[Path, tuple[tuple[int, int], AlertsConfig]] = {}
+
+
 def load_rules(config: Config) -> AlertsConfig:
-    """Load and validate alerts.yaml; a missing file means no rules."""
+    """Load and validate alerts.yaml; a missing file means no rules.
+
+    The scheduler reloads the rules after every crawl, so edits apply without a
+    restart; an unchanged file (same size and mtime) is not parsed again.
+    """
     path = alerts_path(config)
-    if not path.exists():
+    try:
+        stat = path.stat()
+    except FileNotFoundError:
         return AlertsConfig(path=path, rules=[], exists=False)
+    key = (stat.st_mtime_ns, stat.st_size)
+    cached = _loaded.get(path)
+    if cached is not None and cached[0] == key:
+        return cached[1]
+    loaded = _parse_rules(path)
+    _loaded[path] = (key, loaded)
+    return loaded
+
+
+def _parse_rules(path: Path) -> AlertsConfig:
     raw, lines = read_yaml(path)
     for key, line in list(lines.items()):
         # `at` and `day` may come from the mode shorthand: point errors at that line.

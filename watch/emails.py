@@ -10,6 +10,7 @@ the email in either part; links are kept only when they are http(s).
 
 from __future__ import annotations
 
+import base64
 import html
 import re
 from dataclasses import dataclass, field
@@ -18,7 +19,7 @@ from email.header import Header
 from email.message import Message
 from email.mime.image import MIMEImage
 from email.mime.multipart import MIMEMultipart
-from email.mime.text import MIMEText
+from email.mime.nonmultipart import MIMENonMultipart
 from email.policy import compat32
 from email.utils import format_datetime, formataddr, make_msgid, parseaddr
 from pathlib import Path
@@ -52,6 +53,8 @@ def plain_text(value: str | None) -> str:
     """Web text reduced to plain text: entities decoded, tags and control characters dropped."""
     if not value:
         return ""
+    if "<" not in value and "&" not in value and value.isprintable():
+        return " ".join(value.split())
     text = html.unescape(value)
     text = _TAG.sub(" ", text)
     text = _CONTROL.sub("", text)
@@ -136,6 +139,8 @@ class Composer:
             trim_blocks=True,
             lstrip_blocks=True,
             keep_trailing_newline=True,
+            # Templates do not change during a run: skip the stat() per render.
+            auto_reload=False,
         )
         self.env.filters["when"] = self.format_when
 
@@ -219,7 +224,7 @@ class Composer:
         """A complete MIME message for one recipient: text, then HTML (with inline images)."""
         # The compat32 MIME classes: several times faster to build than EmailMessage,
         # which counts when a cycle queues a thousand alerts.
-        html_part: Message = MIMEText(mail.html, "html", "utf-8")
+        html_part: Message = _text_part(mail.html, "html")
         if mail.images:
             related = MIMEMultipart("related")
             related.attach(html_part)
@@ -239,7 +244,7 @@ class Composer:
         msg["Auto-Submitted"] = "auto-generated"
         if mail.rule:
             msg["X-Veille-Rule"] = _header(mail.rule)
-        msg.attach(MIMEText(mail.text, "plain", "utf-8"))
+        msg.attach(_text_part(mail.text, "plain"))
         msg.attach(html_part)
         return msg
 
@@ -275,6 +280,14 @@ def _one_line(text: str) -> str:
 
 # CRLF line ends, as SMTP wants them on the wire.
 SMTP_COMPAT = compat32.clone(linesep="\r\n")
+
+
+def _text_part(text: str, subtype: str) -> Message:
+    """A text/<subtype> UTF-8 part, base64-encoded in C (email's own encoder loops in Python)."""
+    part = MIMENonMultipart("text", subtype, charset="utf-8")
+    part["Content-Transfer-Encoding"] = "base64"
+    part.set_payload(base64.encodebytes(text.encode("utf-8")).decode("ascii"))
+    return part
 
 
 def _header(text: str) -> str:
