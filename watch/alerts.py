@@ -628,12 +628,15 @@ def _evaluate_all(
 
     wanted = set(only) if only is not None else None
     report = AlertRunReport()
+    # One slot per rule in file order; evaluated rules fill theirs as results arrive.
+    slots: list[RuleOutcome | None] = []
     todo: list[AlertRule] = []
+    where: list[int] = []
     for rule in alerts.rules:
         if wanted is not None and rule.name not in wanted:
             continue
         if not rule.enabled:
-            report.rules.append(RuleOutcome(rule.name, rule.schedule_text, "disabled"))
+            slots.append(RuleOutcome(rule.name, rule.schedule_text, "disabled"))
             continue
         if rule.is_digest:
             if digests == "none":
@@ -642,20 +645,19 @@ def _evaluate_all(
             if cursor is None and not dry_run:
                 cursor = ensure_cursor(store, rule.name, now)
             if digests == "due" and not digest_due(rule, cursor, now, _tz(config)):
-                report.rules.append(RuleOutcome(rule.name, rule.schedule_text, "not due"))
+                slots.append(RuleOutcome(rule.name, rule.schedule_text, "not due"))
                 continue
+        where.append(len(slots))
+        slots.append(None)
         todo.append(rule)
-    if not todo:
-        return report
-    composer = Composer(config, alerts.templates_dir)
-    outcomes: list[RuleOutcome | None] = [None] * len(todo)
+    composer = Composer(config, alerts.templates_dir) if todo else None
     unchanged: list[Evaluation] = []
     # Searches run on worker threads (they only read); this thread renders and
     # records each result as it arrives, one rule per transaction, so the two overlap.
-    for i, result in evaluate_stream(config, todo, store, backend, now):
-        rule = todo[i]
+    for n, result in evaluate_stream(config, todo, store, backend, now) if todo else ():
+        rule, i = todo[n], where[n]
         if isinstance(result, str):
-            outcomes[i] = RuleOutcome(rule.name, rule.schedule_text, "error", error=result)
+            slots[i] = RuleOutcome(rule.name, rule.schedule_text, "error", error=result)
             continue
         outcome = RuleOutcome(
             rule.name,
@@ -665,10 +667,11 @@ def _evaluate_all(
             total=result.total,
             evaluation=result,
         )
-        outcomes[i] = outcome
+        slots[i] = outcome
         if dry_run:
             outcome.status = "dry run"
         elif result.items:
+            assert composer is not None
             rows = composer.outbox_rows(result)
             outcome.status = "queued"
             outcome.messages = len(rows)
@@ -677,7 +680,7 @@ def _evaluate_all(
             unchanged.append(result)
     if unchanged:
         record_unchanged(store, unchanged, now)
-    report.rules.extend(o for o in outcomes if o is not None)
+    report.rules.extend(o for o in slots if o is not None)
     return report
 
 

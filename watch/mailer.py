@@ -296,7 +296,7 @@ def deliver_pending(
             client.open()
         except SmtpFailure as exc:
             # Nothing can go out: every due message waits for the next try.
-            log.warning("mail delivery postponed: %s", exc)
+            log.info("mail delivery postponed: %s", exc)
             report.errors.append(str(exc))
             for entry in due:
                 mark_failed(store, entry, str(exc), now, permanent=False)
@@ -315,7 +315,7 @@ def deliver_pending(
                 client.send(sender, entry.recipient, entry.message)
             except SmtpFailure as exc:
                 mark_failed(store, entry, str(exc), now, exc.permanent)
-                log.warning("mail %s to %s not sent: %s", entry.id, entry.recipient, exc)
+                log.info("mail %s to %s not sent: %s", entry.id, entry.recipient, exc)
                 report.errors.append(f"{entry.recipient}: {exc}")
                 if exc.permanent:
                     report.failed += 1
