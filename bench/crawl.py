@@ -86,6 +86,7 @@ class Result:
             extra={
                 "exit_code": run.exit_code,
                 "cpu_by_process": {k: round(v, 1) for k, v in run.cpu_by_role.items()},
+                "peak_pss_mb": round(run.peak_pss_mb),
                 **extra,
             },
         )
@@ -111,6 +112,9 @@ class TreeSampler:
         self.pid = pid
         self.interval = interval
         self.peak = 0
+        # Summed RSS counts pages that forked workers share with their parent once per
+        # process; PSS splits them, so it is the fairer figure for a pool of forks.
+        self.peak_pss = 0
         # pid -> (role, last seen user+system CPU seconds)
         self.cpu: dict[int, tuple[str, float]] = {}
         self._stop = threading.Event()
@@ -145,8 +149,12 @@ class TreeSampler:
         except psutil.NoSuchProcess:
             return
         roles: dict[int, str] = {}
+        rounds = 0
         while not self._stop.is_set():
             total = 0
+            pss = 0
+            with_pss = rounds % 10 == 0  # reading smaps is slower: every 0.5 s
+            rounds += 1
             try:
                 procs = [(root, 0)]
                 for child in root.children(recursive=True):
@@ -162,11 +170,15 @@ class TreeSampler:
             for proc, depth in procs:
                 with suppress(psutil.NoSuchProcess):
                     total += proc.memory_info().rss
+                    if with_pss:
+                        with suppress(psutil.AccessDenied, AttributeError):
+                            pss += proc.memory_full_info().pss
                     times = proc.cpu_times()
                     if proc.pid not in roles:
                         roles[proc.pid] = self._role(proc, depth)
                     self.cpu[proc.pid] = (roles[proc.pid], times.user + times.system)
             self.peak = max(self.peak, total)
+            self.peak_pss = max(self.peak_pss, pss)
             self._stop.wait(self.interval)
 
 
@@ -180,6 +192,7 @@ class Measured:
     exit_code: int
     load_before: float
     cpu_by_role: dict[str, float] = field(default_factory=dict)
+    peak_pss_mb: float = 0.0
 
 
 def run_measured(
@@ -199,7 +212,15 @@ def run_measured(
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     # Descendants the child reaped (worker pools, news-please's crawler) are included.
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    return Measured(elapsed, sampler.peak / 2**20, cpu, code, load, sampler.cpu_by_role())
+    return Measured(
+        elapsed,
+        sampler.peak / 2**20,
+        cpu,
+        code,
+        load,
+        sampler.cpu_by_role(),
+        sampler.peak_pss / 2**20,
+    )
 
 
 def tail(path: Path, lines: int = 15) -> str:
@@ -491,6 +512,14 @@ def run_veille(work: Path, sitemap_url: str, profile_to: Path | None = None) -> 
     )
 
 
+def git_revision() -> str:
+    """The checkout's commit, marked dirty when the crawler's files have local changes."""
+    out = subprocess.run(
+        ["git", "describe", "--always", "--dirty"], capture_output=True, text=True, cwd=REPO
+    )
+    return out.stdout.strip() or "unknown"
+
+
 def veille_available() -> bool:
     """Whether this checkout has a `veille crawl` command yet."""
     veille = REPO / ".venv" / "bin" / "veille"
@@ -540,10 +569,14 @@ def summarize_profile(path: Path, rate: int = 200) -> dict[str, dict[str, float]
         role = {1: "veille CLI", 2: "crawl process", 3: "extraction workers"}.get(
             len(procs), f"depth {len(procs)}"
         )
-        category = next(
-            (name for name, pats in _CATEGORIES if any(p in f for f in code for p in pats)),
-            "other",
-        )
+        if "Connection._send" in code[-1] and len(procs) == 2:
+            # The pool's feeder thread blocked on a full pipe: waiting for busy workers.
+            category = "waiting: pipe to busy workers full"
+        else:
+            category = next(
+                (name for name, pats in _CATEGORIES if any(p in f for f in code for p in pats)),
+                "other",
+            )
         bucket = out.setdefault(role, {})
         bucket[category] = bucket.get(category, 0.0) + int(count) / rate
     return out
@@ -575,7 +608,8 @@ def print_table(results: dict[str, Result], ratios: dict[str, float | None], not
     from rich.table import Table
 
     table = Table(title="Crawl benchmark (loopback site, 2 cores)")
-    cols = ("contender", "items", "seconds", "items/s", "CPU s", "items/CPU-s", "peak RSS MB")
+    cols = ("contender", "items", "seconds", "items/s", "CPU s", "items/CPU-s", "peak RSS MB",
+            "peak PSS MB")  # fmt: skip
     for col in (*cols, "note"):
         table.add_column(col, justify="left" if col in ("contender", "note") else "right")
     for res in results.values():
@@ -587,6 +621,7 @@ def print_table(results: dict[str, Result], ratios: dict[str, float | None], not
             f"{res.cpu_seconds:.1f}",
             f"{res.items_per_cpu_s:.1f}",
             f"{res.peak_rss_mb:.0f}",
+            f"{res.extra.get('peak_pss_mb', 0):.0f}",
             res.note,
         )
     console = Console(width=150)
@@ -623,7 +658,8 @@ def main(argv: list[str] | None = None) -> int:
     notes = [
         f"Veille runs with news-please's per-domain concurrency ({PER_DOMAIN}), AutoThrottle "
         "off and no download delay, so the comparison is fair.",
-        "Times are wall-clock per child process, start-up included; RSS sums each process tree.",
+        "Times are wall-clock per child process, start-up included; CPU, RSS and PSS sum each "
+        "process tree (RSS counts pages shared by forked workers once per process).",
     ]
     skip_np = args.skip_newsplease
     if why_not_80 and not skip_np:
@@ -703,6 +739,7 @@ def main(argv: list[str] | None = None) -> int:
         ),
     }
     site = {
+        "revision": git_revision(),
         "origin": origin,
         "pages": manifest.pages,
         "average_kb": round(manifest.total_bytes / manifest.pages / 1024, 1),
