@@ -185,6 +185,9 @@ def test_veille_demo_crawls_every_source_and_searches_with_facets(tmp_path: Path
     assert original.cluster_id == copy.cluster_id
     assert {i.language for i in items} == {"en", "fr"}
     assert all(i.published for i in items if "/products/" not in i.canonical_url)
+    # Tagged on the way in: the competitor rule and the topic classifier.
+    assert all("competitor:kettle-co" in i.tags for i in items if i.source == "kettle-co")
+    assert sum(1 for i in items if any(not t.startswith("competitor:") for t in i.tags)) > 30
 
     # The searches the demo printed, run again on its kept store.
     results = {search.title: result for search, result in run_searches(config)}

@@ -195,12 +195,26 @@ def prepare_config(directory: Path, web: DemoWeb, options: DemoOptions) -> Confi
     for name in CONFIG_FILES:
         template = env.from_string((folder / name).read_text(encoding="utf-8"))
         (directory / name).write_text(template.render(values), encoding="utf-8")
+    (directory / "taxonomy.yaml").write_text(demo_taxonomy_text(), encoding="utf-8")
     config = load_config(directory / "veille.yaml")
     if options.search_backend == "elasticsearch":
         from watch.search.elastic import prepare_demo
 
         config = prepare_demo(config, options.es_url)
     return config
+
+
+def demo_taxonomy_text() -> str:
+    """The default taxonomy with the demo's competitor, so its items get `competitor:kettle-co`."""
+    from classifiers.taxonomy import default_taxonomy_text
+
+    return default_taxonomy_text().replace(
+        "competitors: []",
+        "competitors:\n"
+        "  - name: Kettle & Co\n"
+        "    aliases: [Kettle and Co]\n"
+        "    sources: [kettle-co]\n",
+    )
 
 
 def run_searches(config: Config) -> list[tuple[DemoSearch, SearchResult]]:
