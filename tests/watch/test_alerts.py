@@ -485,3 +485,24 @@ def test_the_demo_hook_delivers_to_a_given_smtp_server(tmp_path: Path) -> None:
         assert report.delivery.sent == 2
         assert to(sink.messages) == ["a@x.test", "b@x.test"]
         assert "Demo item" in sink.messages[1].part("plain")
+
+
+def test_non_ascii_and_long_headers_are_encoded_and_read_back(
+    tmp_path: Path, smtp_sink: SmtpSink
+) -> None:
+    long_name = "Marchés et places de marché européennes " + "très " * 12 + "suivies"
+    config = make_watch(
+        tmp_path,
+        smtp_sink,
+        f'alerts:\n  - {{name: "{long_name}", recipients: ["Zoé Martin <zoe@x.test>"]}}\n',
+    )
+    with Store(config.db_path) as store:
+        add_item(store, "Zalando ouvre sa marketplace aux vendeurs tiers", language="fr")
+    run_alerts(config)
+    [mail] = smtp_sink.messages
+    assert mail.rcpt_tos == ["zoe@x.test"]
+    assert mail.message["Subject"] == f"[Veille] {long_name}: 1 new item"
+    assert mail.message["To"] == "Zoé Martin <zoe@x.test>"
+    assert all(len(line) <= 998 for line in mail.data.split(b"\r\n"))
+    assert "Zalando ouvre sa marketplace" in mail.part("plain")
+    assert mail.data.isascii()
