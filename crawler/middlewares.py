@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Coroutine
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from scrapy.downloadermiddlewares.redirect import RedirectMiddleware
@@ -47,24 +48,43 @@ class AddressSafetyMiddleware:
         """Build from the crawler's settings."""
         return cls(crawler)
 
-    async def process_request(self, request: Request) -> None:
-        """Raise RefusedURL for a request that must not be made."""
+    def process_request(self, request: Request) -> Coroutine[Any, Any, None] | None:
+        """Refuse (RefusedURL) a request that must not be made; count the others.
+
+        Synchronous on the common path; only a host name that needs resolving
+        returns a coroutine (Scrapy awaits it).
+        """
         if not is_http_url(request.url):
             raise RefusedURL(f"refused {request.url}: only http(s) links are followed")
-        if self.allow_private:
-            return
-        discovered = request.meta.get(DISCOVERED) or request.meta.get("redirect_urls")
-        if not discovered:
-            return
-        host = urlsplit(request.url).hostname or ""
-        if host == self._source_host():
-            return
-        address = ip_literal(host) or await self._resolve(host)
+        if not self.allow_private and (
+            request.meta.get(DISCOVERED) or request.meta.get("redirect_urls")
+        ):
+            host = urlsplit(request.url).hostname or ""
+            if host != self._source_host():
+                literal = ip_literal(host)
+                if literal is None:
+                    return self._check_resolved(request, host)
+                self._check(request, host, literal)
+        self._count()
+        return None
+
+    async def _check_resolved(self, request: Request, host: str) -> None:
+        self._check(request, host, await self._resolve(host))
+        self._count()
+
+    @staticmethod
+    def _check(request: Request, host: str, address: str | None) -> None:
         if address is not None and not is_public_address(address):
             raise RefusedURL(
                 f"refused {request.url}: {host} is a private, loopback or link-local "
                 f"address ({address}); set crawl.allow_private_addresses to allow it"
             )
+
+    def _count(self) -> None:
+        # Every request that passes (retries and robots.txt included) is one sent.
+        stats = getattr(self.crawler.spider, "run_stats", None)
+        if stats is not None:
+            stats.requests += 1
 
     def _source_host(self) -> str | None:
         spider = self.crawler.spider
@@ -95,34 +115,31 @@ class BackoffRetryMiddleware(RetryMiddleware):
         self.backoff_base = settings.getfloat("RETRY_BACKOFF_BASE", 1.0)
         self.backoff_max = settings.getfloat("RETRY_BACKOFF_MAX", 30.0)
 
-    async def process_response(  # type: ignore[override]
+    def process_response(  # type: ignore[override]
         self, request: Request, response: Response
-    ) -> Request | Response:
-        """Retry retryable statuses after a backoff delay."""
+    ) -> Request | Response | Coroutine[Any, Any, Request]:
+        """Retry retryable statuses after a backoff delay (a coroutine only then)."""
         result = super().process_response(request, response)
-        if isinstance(result, Request):
-            await self._wait(result)
-        return result
+        return self._after_wait(result) if isinstance(result, Request) else result
 
-    async def process_exception(  # type: ignore[override]
+    def process_exception(  # type: ignore[override]
         self, request: Request, exception: Exception
-    ) -> Request | Response | None:
+    ) -> Request | Response | Coroutine[Any, Any, Request] | None:
         """Retry timeouts and connection failures after a backoff delay."""
         result = super().process_exception(request, exception)
-        if isinstance(result, Request):
-            await self._wait(result)
-        return result
+        return self._after_wait(result) if isinstance(result, Request) else result
 
-    def delay_for(self, retry_times: int) -> float:
-        """Seconds to wait before retry number `retry_times` (1-based)."""
-        return min(self.backoff_max, self.backoff_base * 2 ** max(0, retry_times - 1))
-
-    async def _wait(self, retry: Request) -> None:
+    async def _after_wait(self, retry: Request) -> Request:
         from twisted.internet import reactor
 
         delay = self.delay_for(int(retry.meta.get("retry_times", 1)))
         if delay > 0:
             await maybe_deferred_to_future(deferLater(reactor, delay, lambda: None))
+        return retry
+
+    def delay_for(self, retry_times: int) -> float:
+        """Seconds to wait before retry number `retry_times` (1-based)."""
+        return min(self.backoff_max, self.backoff_base * 2 ** max(0, retry_times - 1))
 
 
 class LoopingRedirectMiddleware(RedirectMiddleware):

@@ -19,8 +19,9 @@ import queue
 import re
 import signal
 import threading
+import time
 import unicodedata
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
@@ -329,10 +330,13 @@ class StoreWriter:
 
     _instances: dict[Path, StoreWriter] = {}
 
-    def __init__(self, db_path: Path, enqueue_index: bool, batch_size: int = 500) -> None:
+    def __init__(
+        self, db_path: Path, enqueue_index: bool, batch_size: int = 500, max_wait: float = 0.2
+    ) -> None:
         self.db_path = db_path
         self.enqueue_index = enqueue_index
         self.batch_size = batch_size
+        self.max_wait = max_wait
         self.queue: queue.Queue[_Job | None] = queue.Queue()
         # Canonical URLs stored in this process: the same article seen twice in one
         # run (two feeds, two sitemaps) is stored once.
@@ -388,20 +392,24 @@ class StoreWriter:
                 job = self.queue.get()
                 if job is None:
                     return
+                stop_thread = False
                 batch = [job]
-                stop = False
-                # Take whatever else is waiting: batches grow with the load.
-                while len(batch) < self.batch_size:
+                stop = job.kind == "flush"
+                # Gather more for up to `max_wait`: a few large transactions write far
+                # less than many small ones. A flush or the end commits at once.
+                deadline = time.monotonic() + self.max_wait
+                while not stop and len(batch) < self.batch_size:
                     try:
-                        more = self.queue.get_nowait()
+                        more = self.queue.get(timeout=max(0.0, deadline - time.monotonic()))
                     except queue.Empty:
                         break
                     if more is None:
-                        stop = True
+                        stop_thread = True
                         break
                     batch.append(more)
+                    stop = more.kind == "flush"
                 self._commit(store, batch)
-                if stop:
+                if stop_thread:
                     return
         finally:
             store.close()
@@ -504,10 +512,13 @@ class CanonicalizePipeline(_Stage):
     """Give every item its canonical URL (lower-case host, no fragment, no tracking)."""
 
     def process_item(self, item: Any) -> PageItem:
-        """Canonicalise the item's URL."""
+        """Canonicalise the URL; a fetched page's is settled in extraction (rel=canonical)."""
         page = as_page_item(item, getattr(self.spider, "name", ""))
         page.article.url = page.article.url.strip()
-        page.article.canonical_url = canonicalize(page.article.canonical_url or page.article.url)
+        if page.body is None:
+            page.article.canonical_url = canonicalize(
+                page.article.canonical_url or page.article.url
+            )
         return page
 
 
@@ -544,21 +555,31 @@ class TagPipeline(_Stage):
         self.pool = WorkerPool.start(self.config)
         self.reported = False
 
-    async def process_item(self, item: PageItem) -> PageItem:
-        """Tag the article; a tagging failure keeps the article untagged and says so once."""
+    def process_item(self, item: PageItem) -> PageItem | Coroutine[Any, Any, PageItem]:
+        """Tag the article unless the extraction worker already did (a coroutine only then)."""
         if not item.tagged and item.tag_error is None:
-            try:
-                item.article = await self.pool.run(tag_article, item.article)
-                item.tagged = True
-            except Exception as exc:
-                item.tag_error = f"{type(exc).__name__}: {exc}"
+            return self._tag(item)
+        self._report(item)
+        return item
+
+    async def _tag(self, item: PageItem) -> PageItem:
+        try:
+            item.article = await self.pool.run(tag_article, item.article)
+            item.tagged = True
+        except Exception as exc:  # stored untagged rather than lost
+            item.tag_error = f"{type(exc).__name__}: {exc}"
+        self._report(item)
+        return item
+
+    def _report(self, item: PageItem) -> None:
         if item.tag_error and not self.reported:
             self.reported = True
             logger.warning("Tagging failed, storing untagged: %s", item.tag_error)
-            _note(
-                self.spider, item.article.url, f"tagging failed ({item.tag_error}); stored untagged"
-            )
-        return item
+            # A message, not a source error: the source is fine, and its page need
+            # not be fetched again because of it.
+            note = getattr(self.spider, "note", None)
+            if note is not None:
+                note(item.article.url, f"tagging failed ({item.tag_error}); stored untagged")
 
 
 class StorePipeline(_Stage):

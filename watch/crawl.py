@@ -353,6 +353,22 @@ def _child_main() -> int:
     os._exit(code)
 
 
+def _log_cpu(when: str) -> None:
+    """Log where the crawl process's CPU time went: its own threads, and the workers."""
+    import logging
+    import resource
+
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    workers = resource.getrusage(resource.RUSAGE_CHILDREN)
+    logging.getLogger("watch.crawl").info(
+        "CPU seconds %s: crawl process %.1f (user %.1f), extraction workers %.1f",
+        when,
+        own.ru_utime + own.ru_stime,
+        own.ru_utime,
+        workers.ru_utime + workers.ru_stime,
+    )
+
+
 class _ChildRun:
     """One CrawlerProcess with a spider per source, reporting to the parent and the store."""
 
@@ -397,6 +413,7 @@ class _ChildRun:
         from twisted.internet import reactor
         from twisted.internet.task import LoopingCall
 
+        reactor.callWhenRunning(_log_cpu, "at start")
         ticker = LoopingCall(self._progress)
         reactor.callWhenRunning(ticker.start, PROGRESS_INTERVAL, True)
         threading.Thread(target=self._watch_parent, args=(process,), daemon=True).start()
@@ -407,6 +424,7 @@ class _ChildRun:
             StoreWriter.close_all()
             WorkerPool.stop()
         self._record()
+        _log_cpu("at the end")
         return 0
 
     def _spider_closed(self, spider: Any, reason: str) -> None:

@@ -10,7 +10,6 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import urlsplit
 
 import scrapy
-from scrapy import signals
 from scrapy.exceptions import IgnoreRequest
 from scrapy.http import Request, Response
 from scrapy.settings import BaseSettings
@@ -26,9 +25,7 @@ from watch.store import SourceRunStats, Store, UrlState
 
 if TYPE_CHECKING:
     from collections.abc import Callable
-    from typing import Self
 
-    from scrapy.crawler import Crawler
 
 # Messages kept per source and run; the rest are counted, not listed.
 MAX_MESSAGES = 25
@@ -185,16 +182,6 @@ class SourceSpider(scrapy.Spider):
         from crawler.settings import settings_from_config
 
         settings.setdict(settings_from_config(default_config()), priority="spider")
-
-    @classmethod
-    def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> Self:
-        """Create the spider and count every request that reaches the downloader."""
-        spider = super().from_crawler(crawler, *args, **kwargs)
-        crawler.signals.connect(spider._count_request, signal=signals.request_reached_downloader)
-        return spider
-
-    def _count_request(self, request: Request, spider: scrapy.Spider) -> None:
-        self.run_stats.requests += 1
 
     # -- messages ---------------------------------------------------------------
 
