@@ -24,7 +24,7 @@ import unicodedata
 from collections.abc import Callable, Coroutine
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -36,6 +36,7 @@ from twisted.python.failure import Failure
 from w3lib.encoding import html_to_unicode
 
 from crawler.items import Article
+from crawler.spiders.base import PageItem
 from watch import dedupe
 from watch.config import Config
 from watch.extract import extract
@@ -69,31 +70,6 @@ _ARTICLE_META = re.compile(
 _SPACES = re.compile(r"\s+")
 # Newer extractors decode the page themselves given its Content-Type.
 _EXTRACT_DECODES = "content_type" in inspect.signature(extract).parameters
-
-
-@dataclass
-class PageItem:
-    """What a spider hands to the pipelines.
-
-    `article` carries what the feed or sitemap already said (title, date,
-    keywords, summary). With a `body`, the page is extracted and merged over
-    it; without one, the article is stored as it is (a feed entry kept
-    without its page). `state` is the URL's validators, saved with the item so
-    the next run can skip or conditionally fetch it.
-    """
-
-    article: Article
-    body: bytes | None = field(default=None, repr=False)
-    content_type: str | None = None
-    # Only keep the page if it looks like an article (site crawls reach hub pages too).
-    require_article: bool = False
-    # A date to fall back on when neither the source nor the page gives one (sitemap lastmod).
-    fallback_published: datetime | None = None
-    state: UrlState | None = None
-    # Filled in the worker: the near-duplicate signature, and whether tagging ran.
-    signature: Any = field(default=None, repr=False)
-    tagged: bool = False
-    tag_error: str | None = None
 
 
 @dataclass

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from pathlib import Path
@@ -19,7 +20,6 @@ from twisted.python.failure import Failure
 
 from crawler.items import Article
 from crawler.middlewares import DISCOVERED, RefusedURL
-from crawler.pipelines import PageItem
 from watch.config import Config, ConfigError, Settings, Source, load_config
 from watch.store import SourceRunStats, Store, UrlState
 
@@ -34,6 +34,32 @@ _BLOCK_TAGS = re.compile(
 )
 _TAGS = re.compile(r"<[^>]+>")
 _HTML_START = re.compile(rb"^\s*(?:<!--.*?-->\s*)*<(?:!doctype\s+html|html)\b", re.I | re.S)
+
+
+@dataclass
+class PageItem:
+    """What a spider hands to the pipelines.
+
+    (Defined with the spiders, so that listing them imports no extractor.)
+    `article` carries what the feed or sitemap already said (title, date,
+    keywords, summary). With a `body`, the page is extracted and merged over
+    it; without one, the article is stored as it is (a feed entry kept
+    without its page). `state` is the URL's validators, saved with the item so
+    the next run can skip or conditionally fetch it.
+    """
+
+    article: Article
+    body: bytes | None = field(default=None, repr=False)
+    content_type: str | None = None
+    # Only keep the page if it looks like an article (site crawls reach hub pages too).
+    require_article: bool = False
+    # A date to fall back on when neither the source nor the page gives one (sitemap lastmod).
+    fallback_published: datetime | None = None
+    state: UrlState | None = None
+    # Filled in the worker: the near-duplicate signature, and whether tagging ran.
+    signature: Any = field(default=None, repr=False)
+    tagged: bool = False
+    tag_error: str | None = None
 
 
 def default_config() -> Config:

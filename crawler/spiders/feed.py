@@ -14,8 +14,8 @@ from scrapy.http import Request, Response
 from twisted.python.failure import Failure
 
 from crawler.items import Article
-from crawler.pipelines import PageItem
 from crawler.spiders.base import (
+    PageItem,
     SourceSpider,
     _header,
     failure_url,

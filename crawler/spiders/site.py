@@ -11,8 +11,7 @@ from scrapy.http import Request, Response
 from scrapy.linkextractors import LinkExtractor
 from twisted.python.failure import Failure
 
-from crawler.pipelines import PageItem
-from crawler.spiders.base import SourceSpider, failure_url
+from crawler.spiders.base import PageItem, SourceSpider, failure_url
 from watch.store import UrlState
 from watch.urls import canonicalize, is_http_url
 

@@ -11,8 +11,7 @@ from lxml import etree
 from scrapy.http import Request, Response
 from twisted.python.failure import Failure
 
-from crawler.pipelines import PageItem
-from crawler.spiders.base import SourceSpider, failure_url, parse_w3c_date
+from crawler.spiders.base import PageItem, SourceSpider, failure_url, parse_w3c_date
 from watch.store import UrlState
 from watch.urls import canonicalize, is_http_url
 

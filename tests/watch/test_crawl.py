@@ -136,12 +136,3 @@ def test_no_enabled_source_is_a_clear_error(tmp_path: Path) -> None:
 
     with pytest.raises(UserError, match="No enabled sources"):
         run_crawl(config, progress=False)
-
-
-def test_named_sources_only_are_crawled(site: FixtureServer, tmp_path: Path) -> None:
-    config = make_config(tmp_path, main_sources(site))
-
-    report = run_crawl(config, ["market-wire"], progress=False)
-
-    assert [s.name for s in report.sources] == ["market-wire"]
-    assert not site.hits("/blog/feed.rss")

@@ -77,7 +77,7 @@ def count_items(db: Path) -> int:
 def test_sigkill_midway_then_rerun_leaves_no_duplicate_and_no_corruption(
     site: FixtureServer, tmp_path: Path
 ) -> None:
-    serve_slow_sitemap(site, delay=0.25)
+    serve_slow_sitemap(site, delay=0.2)
     config_path = write_config(
         tmp_path, site.url, [{"name": "slow", "type": "sitemap", "url": "/slow/sitemap.xml"}],
         per_domain_concurrency=2,
