@@ -653,8 +653,15 @@ def _evaluate_all(
     composer = Composer(config, alerts.templates_dir) if todo else None
     unchanged: list[Evaluation] = []
     # Searches run on worker threads (they only read); this thread renders and
-    # records each result as it arrives, one rule per transaction, so the two overlap.
-    for n, result in evaluate_stream(config, todo, store, backend, now) if todo else ():
+    # records the results, one rule per transaction. With Elasticsearch it does so
+    # as they arrive, overlapping the network waits; SQLite searches are CPU work
+    # in this process, and rendering beside them only adds contention for the GIL.
+    results: Iterable[tuple[int, Evaluation | str]] = (
+        evaluate_stream(config, todo, store, backend, now) if todo else ()
+    )
+    if config.settings.search.backend == "sqlite":
+        results = list(results)
+    for n, result in results:
         rule, i = todo[n], where[n]
         if isinstance(result, str):
             slots[i] = RuleOutcome(rule.name, rule.schedule_text, "error", error=result)
