@@ -315,30 +315,38 @@ class Latency:
     mean: float
 
 
-def measure(name: str, backend: object, queries: list[SearchQuery]) -> tuple[Latency, list[int]]:
-    """Run every query once after a warm-up; return latency figures and each query's total."""
+def measure(backends: dict[str, object], queries: list[SearchQuery]) -> dict[str, Latency]:
+    """Run every query on each backend, interleaved query by query so both see the same
+    machine load; untimed warm-up first. Check that both backends count the same totals."""
     for q in queries[:WARMUP_QUERIES]:
-        backend.search(q)  # type: ignore[attr-defined]
-    times: list[float] = []
-    totals: list[int] = []
-    with _progress(f"Searching ({name})", len(queries)) as advance:
+        for backend in backends.values():
+            backend.search(q)  # type: ignore[attr-defined]
+    times: dict[str, list[float]] = {name: [] for name in backends}
+    disagree = 0
+    with _progress("Searching", len(queries)) as advance:
         for q in queries:
-            started = time.perf_counter()
-            result = backend.search(q)  # type: ignore[attr-defined]
-            times.append((time.perf_counter() - started) * 1000)
-            totals.append(result.total)
+            totals = set()
+            for name, backend in backends.items():
+                started = time.perf_counter()
+                result = backend.search(q)  # type: ignore[attr-defined]
+                times[name].append((time.perf_counter() - started) * 1000)
+                totals.add(result.total)
+            disagree += len(totals) > 1
             advance(1)
-    times.sort()
-    return (
-        Latency(
-            backend=name,
-            queries=len(times),
-            p50=round(_pct(times, 50), 2),
-            p95=round(_pct(times, 95), 2),
-            p99=round(_pct(times, 99), 2),
-            mean=round(statistics.fmean(times), 2),
-        ),
-        totals,
+    if disagree:
+        console.print(f"[red]{disagree} queries got different totals on the backends[/]")
+    return {name: _latency(name, values) for name, values in times.items()}
+
+
+def _latency(name: str, values: list[float]) -> Latency:
+    values = sorted(values)
+    return Latency(
+        backend=name,
+        queries=len(values),
+        p50=round(_pct(values, 50), 2),
+        p95=round(_pct(values, 95), 2),
+        p99=round(_pct(values, 99), 2),
+        mean=round(statistics.fmean(values), 2),
     )
 
 
@@ -346,6 +354,110 @@ def _pct(sorted_values: list[float], pct: float) -> float:
     k = (len(sorted_values) - 1) * pct / 100
     lo, hi = int(k), min(int(k) + 1, len(sorted_values) - 1)
     return sorted_values[lo] + (sorted_values[hi] - sorted_values[lo]) * (k - lo)
+
+
+def record_took(backend: ElasticBackend) -> list[float]:
+    """Collect the server-side `took` of every search the backend sends."""
+    took: list[float] = []
+    search = backend.client.search
+
+    def timed(**kwargs: object) -> object:
+        response = search(**kwargs)
+        took.append(float(response["took"]))
+        return response
+
+    backend.client.search = timed  # type: ignore[method-assign]
+    return took
+
+
+def es_cpu_ms(client: Elasticsearch) -> int:
+    """CPU time the Elasticsearch process has used so far, in ms (from its node stats)."""
+    stats = client.nodes.stats(metric="process")["nodes"]
+    return sum(int(n["process"]["cpu"]["total_in_millis"]) for n in stats.values())
+
+
+def indexing(
+    client: Elasticsearch, url: str, items: list[StoredItem], args: argparse.Namespace
+) -> dict[str, object]:
+    """Alternate baseline and Veille rounds on the same items; optionally sweep batch sizes."""
+    # Warm up the JVM on both paths before timing anything.
+    baseline_index(client, "bench-warmup", items[:10_000])
+    veille_index(url, "bench-warmup-veille", items[:10_000])
+    client.indices.delete(index="bench-warmup", ignore_unavailable=True)
+    ElasticBackend(ElasticsearchSettings(url=url, index="bench-warmup-veille")).drop()
+    out: dict[str, object] = {"batch_size": elastic.BATCH_SIZE, "threads": elastic.BUILD_THREADS}
+    if args.batch_sweep:
+        sweep = {}
+        chosen = elastic.BATCH_SIZE
+        subset = items[: min(len(items), 30_000)]
+        for size in (250, 500, 1000, 2000, 4000):
+            elastic.BATCH_SIZE = size
+            sweep[size] = round(veille_index(url, "bench-sweep", subset))
+            console.print(f"  batch {size:>5}: {sweep[size]:,} docs/s")
+        elastic.BATCH_SIZE = chosen
+        ElasticBackend(ElasticsearchSettings(url=url, index="bench-sweep")).drop()
+        out["batch_sweep_docs_per_s"] = sweep
+    runs: dict[str, list[float]] = {"baseline": [], "veille": []}
+    cpu: dict[str, list[float]] = {"baseline": [], "veille": []}
+    for r in range(args.rounds):
+        for name in ("baseline", "veille"):
+            before = es_cpu_ms(client)
+            if name == "baseline":
+                rate = baseline_index(client, "bench-baseline", items)
+            else:
+                rate = veille_index(url, "bench-veille", items)
+            cpu[name].append((es_cpu_ms(client) - before) / (len(items) / 1000))
+            runs[name].append(rate)
+            console.print(
+                f"  round {r + 1}: {name:8} {rate:7,.0f} docs/s "
+                f"(Elasticsearch CPU {cpu[name][-1]:.0f} ms per 1,000 docs)"
+            )
+    client.indices.delete(index="bench-baseline", ignore_unavailable=True)
+    paired = [v / b for b, v in zip(runs["baseline"], runs["veille"], strict=True)]
+    out.update(
+        baseline_docs_per_s=round(max(runs["baseline"])),
+        veille_docs_per_s=round(max(runs["veille"])),
+        speedup_best=round(max(runs["veille"]) / max(runs["baseline"]), 2),
+        speedup_paired_median=round(statistics.median(paired), 2),
+        baseline_runs=[round(x) for x in runs["baseline"]],
+        veille_runs=[round(x) for x in runs["veille"]],
+        es_cpu_ms_per_kdoc={k: round(statistics.median(v)) for k, v in cpu.items()},
+    )
+    return out
+
+
+def report(results: dict, args: argparse.Namespace) -> None:
+    """Print the figures as tables, beside their baselines and goals."""
+    out = Console()
+    index = results.get("indexing")
+    if index:
+        table = Table(title=f"Bulk indexing, {results['items']:,} items (best of {args.rounds})")
+        for col in ("Contender", "docs/s", "vs baseline"):
+            table.add_column(col, justify="left" if col == "Contender" else "right")
+        table.add_row(
+            "helpers.bulk, single thread (baseline)", f"{index['baseline_docs_per_s']:,}", "1.00×"
+        )
+        table.add_row(
+            f"Veille build ({index['threads']} threads, batch {index['batch_size']})",
+            f"{index['veille_docs_per_s']:,}",
+            f"{index['speedup_best']:.2f}× (goal ≥ 1.5×; median of paired rounds "
+            f"{index['speedup_paired_median']:.2f}×)",
+        )
+        out.print(table)
+    search = results.get("search")
+    if search:
+        table = Table(
+            title=f"Search latency, {args.queries:,} typical queries with filters and facets"
+        )
+        for col in ("Backend", "p50 ms", "p95 ms", "p99 ms", "mean ms"):
+            table.add_column(col, justify="left" if col == "Backend" else "right")
+        for lat in search.values():
+            table.add_row(
+                lat["backend"], f"{lat['p50']}", f"{lat['p95']}", f"{lat['p99']}", f"{lat['mean']}"
+            )
+        out.print(table)
+        p99 = search["elasticsearch"]["p99"]
+        out.print(f"Elasticsearch p99 goal < 50 ms: {'met' if p99 < 50 else 'NOT met'}.")
 
 
 # -- main -------------------------------------------------------------------------
@@ -363,6 +475,11 @@ def main() -> None:
         "--batch-sweep", action="store_true", help="also time Veille's build per batch size"
     )
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
+    parser.add_argument("--skip-indexing", action="store_true", help="only measure search")
+    parser.add_argument("--skip-search", action="store_true", help="only measure indexing")
+    parser.add_argument(
+        "--keep-index", action="store_true", help="leave the searched index on the cluster"
+    )
     args = parser.parse_args()
 
     args.work_dir.mkdir(parents=True, exist_ok=True)
@@ -380,73 +497,28 @@ def main() -> None:
         client = Elasticsearch(url, request_timeout=120)
         version = next(iter(client.nodes.info()["nodes"].values()))["version"]
         results["elasticsearch"] = version
-        results["batch_size"] = elastic.BATCH_SIZE
-        results["threads"] = elastic.BUILD_THREADS
         console.print(f"Elasticsearch {version} at {url}")
 
-        # Warm up the JVM on both paths before timing anything.
-        baseline_index(client, "bench-warmup", items[:10_000])
-        veille_index(url, "bench-warmup-veille", items[:10_000])
-        client.indices.delete(index="bench-warmup", ignore_unavailable=True)
-        ElasticBackend(ElasticsearchSettings(url=url, index="bench-warmup-veille")).drop()
-
-        if args.batch_sweep:
-            sweep = {}
-            subset = items[: min(len(items), 30_000)]
-            for size in (250, 500, 1000, 2000, 4000):
-                elastic.BATCH_SIZE = size
-                sweep[size] = round(veille_index(url, "bench-sweep", subset))
-                console.print(f"  batch {size:>5}: {sweep[size]:,} docs/s")
-            elastic.BATCH_SIZE = int(results["batch_size"])  # type: ignore[arg-type]
-            ElasticBackend(ElasticsearchSettings(url=url, index="bench-sweep")).drop()
-            results["batch_sweep_docs_per_s"] = sweep
-
-        base_runs: list[float] = []
-        veille_runs: list[float] = []
-        for r in range(args.rounds):
-            base_runs.append(baseline_index(client, "bench-baseline", items))
-            console.print(f"  round {r + 1}: baseline {base_runs[-1]:,.0f} docs/s")
-            veille_runs.append(veille_index(url, "bench-veille", items))
-            console.print(f"  round {r + 1}: veille   {veille_runs[-1]:,.0f} docs/s")
-        client.indices.delete(index="bench-baseline", ignore_unavailable=True)
-        base, veille = max(base_runs), max(veille_runs)
-        results["indexing"] = {
-            "baseline_docs_per_s": round(base),
-            "veille_docs_per_s": round(veille),
-            "speedup": round(veille / base, 2),
-            "baseline_runs": [round(x) for x in base_runs],
-            "veille_runs": [round(x) for x in veille_runs],
-        }
-
-        queries = typical_queries(args.queries)
-        es_backend = ElasticBackend(ElasticsearchSettings(url=url, index="bench-veille"))
-        es_lat, es_totals = measure("elasticsearch", es_backend, queries)
-        sqlite_lat, sqlite_totals = measure("sqlite", SqliteBackend(store), queries)
-        agree = sum(a == b for a, b in zip(es_totals, sqlite_totals, strict=True))
-        results["search"] = [asdict(es_lat), asdict(sqlite_lat)]
-        results["same_totals"] = f"{agree}/{len(queries)}"
-        es_backend.drop()
+        if not args.skip_indexing:
+            results["indexing"] = indexing(client, url, items, args)
+        elif not ElasticBackend(ElasticsearchSettings(url=url, index="bench-veille")).indices():
+            veille_index(url, "bench-veille", items)
+        if not args.skip_search:
+            queries = typical_queries(args.queries)
+            es_backend = ElasticBackend(ElasticsearchSettings(url=url, index="bench-veille"))
+            took = record_took(es_backend)
+            latencies = measure(
+                {"elasticsearch": es_backend, "sqlite": SqliteBackend(store)}, queries
+            )
+            results["search"] = {name: asdict(lat) for name, lat in latencies.items()}
+            # Time spent inside Elasticsearch, without the network, client and queueing.
+            results["search"]["elasticsearch_server"] = asdict(
+                _latency("elasticsearch (server `took`)", took[-len(queries) :])
+            )
+        if not args.keep_index:
+            ElasticBackend(ElasticsearchSettings(url=url, index="bench-veille")).drop()
     store.close()
-
-    table = Table(title=f"Bulk indexing, {len(items):,} items (best of {args.rounds})")
-    for col in ("Contender", "docs/s", "vs baseline"):
-        table.add_column(col, justify="right" if col != "Contender" else "left")
-    table.add_row("helpers.bulk, single thread (baseline)", f"{base:,.0f}", "1.00×")
-    table.add_row(
-        f"Veille build ({elastic.BUILD_THREADS} threads, batch {elastic.BATCH_SIZE})",
-        f"{veille:,.0f}",
-        f"{veille / base:.2f}× (goal ≥ 1.5×)",
-    )
-    out = Console()
-    out.print(table)
-    table = Table(title=f"Search latency, {len(queries):,} typical queries with filters and facets")
-    for col in ("Backend", "p50 ms", "p95 ms", "p99 ms", "mean ms"):
-        table.add_column(col, justify="right" if col != "Backend" else "left")
-    for lat in (es_lat, sqlite_lat):
-        table.add_row(lat.backend, f"{lat.p50}", f"{lat.p95}", f"{lat.p99}", f"{lat.mean}")
-    out.print(table)
-    out.print(f"ES p99 goal < 50 ms: {'met' if es_lat.p99 < 50 else 'NOT met'}; "
-              f"same totals on both backends for {results['same_totals']} queries.")  # fmt: skip
+    report(results, args)
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
     print(json.dumps(results))
