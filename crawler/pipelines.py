@@ -119,6 +119,15 @@ _tagger: Tagger | None = None
 def _worker_init() -> None:
     # Ctrl-C is for the crawl process to handle; workers just finish their task.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    threading.Thread(target=_exit_with_parent, args=(os.getppid(),), daemon=True).start()
+
+
+def _exit_with_parent(parent: int) -> None:
+    # A worker forked from a crawl process that is then killed would wait forever on
+    # its task queue (it holds the queue's other end itself): leave when orphaned.
+    while os.getppid() == parent:
+        time.sleep(1.0)
+    os._exit(1)
 
 
 def warm_up(config: Config | None) -> None:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import select
 import signal
 import subprocess
 import sys
@@ -65,6 +66,8 @@ class CrawlReport:
     indexed: int = 0
     index_error: str | None = None
     log_path: str | None = None
+    # The crawl process died before recording the run (killed, out of memory, a bug).
+    crashed: bool = False
 
     @property
     def ok(self) -> bool:
@@ -94,6 +97,7 @@ class CrawlReport:
             "indexed": self.indexed,
             "index_error": self.index_error,
             "log": self.log_path,
+            "crashed": self.crashed,
         }
 
 
@@ -189,7 +193,7 @@ def _run_child(
             interrupted = False
             while True:
                 try:
-                    for event in _events(child.stdout):
+                    for event in _events(child):
                         if event.get("event") == "done":
                             done = event
                         if display is not None:
@@ -214,14 +218,34 @@ def _run_child(
     return done, code
 
 
-def _events(stream: IO[bytes]) -> Iterator[dict[str, Any]]:
-    for raw in stream:
-        try:
-            event = json.loads(raw)
-        except ValueError:
-            continue
-        if isinstance(event, dict):
-            yield event
+def _events(child: subprocess.Popen[bytes]) -> Iterator[dict[str, Any]]:
+    """The crawl process's event lines, until it closes its stdout or exits."""
+    assert child.stdout is not None
+    fd = child.stdout.fileno()
+    pending = b""
+    while True:
+        ready, _, _ = select.select([fd], [], [], 0.5)
+        if ready:
+            chunk = os.read(fd, 1 << 16)
+            if not chunk:
+                return
+            pending += chunk
+            *lines, pending = pending.split(b"\n")
+            for line in lines:
+                event = _parse_event(line)
+                if event is not None:
+                    yield event
+        elif child.poll() is not None:
+            # Gone, and the pipe drained: an orphan still holding it must not keep us waiting.
+            return
+
+
+def _parse_event(line: bytes) -> dict[str, Any] | None:
+    try:
+        event = json.loads(line)
+    except ValueError:
+        return None
+    return event if isinstance(event, dict) else None
 
 
 def _read_report(
@@ -235,7 +259,8 @@ def _read_report(
     """The run as the store has it; a crashed crawl process is recorded as a failed run."""
     run = store.get_run(run_id) or {}
     outcomes: dict[str, dict[str, Any]] = done.get("sources", {})
-    if run.get("status") in (None, "running"):
+    crashed = run.get("status") in (None, "running")
+    if crashed:
         # The crawl process died before recording the run: record it here.
         reason = f"the crawl process stopped unexpectedly (exit code {code}); see {log_path}"
         stats = [SourceRunStats(source=s.name, messages=[reason]) for s in sources]
@@ -265,6 +290,7 @@ def _read_report(
         finished_at=run.get("finished_at"),
         sources=reports,
         log_path=str(log_path),
+        crashed=crashed,
     )
 
 

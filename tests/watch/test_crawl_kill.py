@@ -120,3 +120,38 @@ def test_sigkill_midway_then_rerun_leaves_no_duplicate_and_no_corruption(
     assert len(page_hits) == PAGES - after_kill
     assert db_rows(db, "PRAGMA integrity_check") == [("ok",)]
     assert db_rows(db, "SELECT count(*) FROM items_fts") == [(PAGES,)]
+
+
+def test_a_crawl_process_that_dies_is_recorded_as_a_failed_run(
+    site: FixtureServer, tmp_path: Path
+) -> None:
+    serve_slow_sitemap(site, delay=0.2)
+    config_path = write_config(
+        tmp_path, site.url, [{"name": "slow", "type": "sitemap", "url": "/slow/sitemap.xml"}]
+    )
+    killed: list[int] = []
+
+    def kill_crawl_process(event: dict) -> None:
+        # The fault a test cannot produce otherwise: the crawl process dying (OOM killer).
+        if killed or event.get("event") != "progress":
+            return
+        for proc in psutil.Process().children():
+            if "watch.crawl" in " ".join(proc.cmdline()):
+                workers = proc.children()
+                proc.kill()
+                killed.extend([proc.pid, *(w.pid for w in workers)])
+
+    report = run_crawl(load_config(config_path), progress=False, on_event=kill_crawl_process)
+
+    assert killed and report.crashed and report.status == "failed"
+    assert "the crawl process stopped unexpectedly" in (report.source("slow").error or "")
+    store_state = db_rows(
+        tmp_path / "data" / "veille.db",
+        "SELECT consecutive_failures, last_error FROM source_state WHERE name = 'slow'",
+    )
+    assert store_state[0][0] == 1 and "stopped unexpectedly" in store_state[0][1]
+    # The orphaned extraction workers notice and exit.
+    deadline = time.monotonic() + 10
+    while any(psutil.pid_exists(p) and psutil.Process(p).status() != "zombie" for p in killed[1:]):
+        assert time.monotonic() < deadline, "extraction workers outlived their crawl process"
+        time.sleep(0.1)

@@ -45,7 +45,7 @@ def crawl(source_names: tuple[str, ...], config_path: str | None, as_json: bool)
         print_json(report.to_dict())
     else:
         print_summary(report)
-    if report.status == "failed" and not any(s.ok for s in report.sources):
+    if report.crashed:
         sys.exit(1)
 
 
