@@ -1,8 +1,8 @@
 """End-to-end crawl benchmark: Veille against news-please and two ceilings.
 
 Generates a loopback news site (bench/crawlsite.py), serves it from memory on
-port 80 of 127.0.0.2 (news-please's offsite filter drops URLs that carry a
-port), and measures, on the same pages:
+port 80 of a free loopback address, 127.0.0.2 first (news-please's offsite
+filter drops URLs that carry a port), and measures, on the same pages:
 
 - `veille crawl` through the site's sitemap (fetch, extract, dedupe, store),
   with news-please's per-domain concurrency (4) and no AutoThrottle or delay;
@@ -15,11 +15,13 @@ port), and measures, on the same pages:
   ceiling, which shows the server is not the bottleneck.
 
 Each contender runs as a child process; its time is wall-clock from start to
-exit and its peak memory is the summed RSS of its process tree, sampled every
-50 ms.
+exit, and its CPU seconds, peak RSS and peak PSS are summed over its process
+tree (sampled every 50 ms). `--profile` also runs Veille under py-spy and
+prints where each of its processes spends its time. Everything a run writes
+(logs, stores, results.json, the profile) stays in --work-dir.
 
     .venv/bin/python bench/crawl.py [--pages 5000] [--newsplease-pages N]
-        [--skip-newsplease] [--skip-veille] [--profile] [--json]
+        [--skip-newsplease] [--skip-veille] [--rounds N] [--profile] [--json]
 """
 
 from __future__ import annotations
