@@ -98,8 +98,14 @@ class SiteSpider(SourceSpider):
         )
 
     def page_failed(self, failure: Failure) -> None:
-        """A followed page failed."""
-        self.note_error(failure_url(failure, self.source.url), self.describe(failure))
+        """A followed page failed; one that robots.txt disallows is skipped quietly."""
+        url = failure_url(failure, self.source.url)
+        reason = self.describe(failure)
+        if reason == "disallowed by robots.txt":
+            # Sites routinely disallow parts of themselves (search, carts): not an error.
+            self.logger.debug("%s: %s", url, reason)
+            return
+        self.note_error(url, reason)
 
 
 def _header(response: Response, name: str) -> str | None:

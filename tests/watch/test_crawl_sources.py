@@ -31,6 +31,8 @@ def test_site_crawl_keeps_within_max_depth_and_max_pages(
                   deny=["/private-deals/"], max_depth=3)  # fmt: skip
     few = Source(name="few", type="site", url=site.url + "/market/news/", max_pages=2)
     config = make_config(tmp_path, [deep, few])
+    robots = b"User-agent: *\nDisallow: /market/about.html\n"
+    site.route("/robots.txt", Response(200, robots, {"Content-Type": "text/plain"}))
 
     report = run_crawl(config, progress=False)
 
@@ -41,7 +43,9 @@ def test_site_crawl_keeps_within_max_depth_and_max_pages(
         "/market/news/cross-border-vat-one-stop-shop.html",
         "/market/news/archive/warehouse-automation.html",  # depth 3 is reached now
     }
-    assert not site.hits("/market/private-deals/partner-terms.html")
+    assert not site.hits("/market/private-deals/partner-terms.html")  # deny
+    # Links robots.txt disallows are skipped quietly: sites routinely close some off.
+    assert not site.hits("/market/about.html") and report.source("deep").stats.errors == 0
     # The start page plus one followed link: max_pages counts every page requested.
     assert report.source("few").stats.requests - 1 == 2  # minus robots.txt
     assert report.ok
