@@ -26,6 +26,7 @@ def test_faults_are_reported_by_source_and_url_while_other_sources_complete(
         feed("garbage", "/faults/garbage.xml", site),
         feed("html-as-feed", "/faults/html-feed.xml", site),
         feed("latin1", "/faults/latin1.rss", site),
+        feed("cp1252", "/faults/cp1252.rss", site, fetch_full_text=False),
         feed("disallowed", "/faults/private/feed.rss", site),
         Source(name="bomb-sitemap", type="sitemap", url=site.url + "/faults/sitemap.xml.gz"),
         feed("formats", "/feeds/rss20.xml", site, fetch_full_text=False),
@@ -89,6 +90,14 @@ def test_faults_are_reported_by_source_and_url_while_other_sources_complete(
     assert latin.language == "fr"
     assert "“premium”" in cp1252.text and "5 €" in cp1252.text and "d’abord" in cp1252.text
     assert cp1252.title == "Les marchés de l'été : fraîcheur et prix bas"  # the feed's title
+    # A windows-1252 feed: curly quotes, the euro sign and the oe ligature survive.
+    titles = {
+        t for (t,) in db_rows(config.db_path, "SELECT title FROM items WHERE source = 'cp1252'")
+    }
+    assert titles == {
+        "Prix “barrés” : 30 € de remise, vraiment ?",
+        "Œuvres d’art et frais de port : le casse-tête des marchands",
+    }
 
     # The healthy source completed; nothing stored before was lost or changed.
     assert report.source("formats").ok and report.source("formats").stats.new == 2
