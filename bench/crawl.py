@@ -703,7 +703,14 @@ def main(argv: list[str] | None = None) -> int:
     full_sitemap = origin + "/sitemap.xml"
 
     results: dict[str, Result] = {}
-    with site_server(site_dir, host, port, full_sitemap) as server:
+    # robots.txt names the sitemap news-please starts from (the subset, if any); Veille is
+    # given the full sitemap's URL and the fetch spider the page URLs, so one server holds
+    # the address for the whole run and no other run can take it in between.
+    robots_sitemap = full_sitemap
+    if not skip_np and np_pages < args.pages:
+        robots_sitemap = origin + crawlsite.subset_sitemap_path(np_pages)
+        notes.append(f"news-please measured on the first {np_pages} pages only.")
+    with site_server(site_dir, host, port, robots_sitemap) as server:
         say("bare Scrapy fetch ceiling ...")
         results["fetch"] = best_of(
             args.rounds, lambda: fetch_ceiling(urls_file, work, PER_DOMAIN, 1, server)
@@ -711,32 +718,24 @@ def main(argv: list[str] | None = None) -> int:
         results["fetch_defaults"] = best_of(
             args.rounds, lambda: fetch_ceiling(urls_file, work, PER_DOMAIN, 100, server)
         )
-    say("trafilatura extraction ceiling ...")
-    paths = [site_dir / p.lstrip("/") for p in manifest.article_paths]
-    results["extract"] = best_of(
-        args.rounds, lambda: extraction_ceiling(paths, work, os.cpu_count() or 2)
-    )
-
-    if not args.skip_veille:
-        if veille_available():
-            say("veille crawl ...")
-            with site_server(site_dir, host, port, full_sitemap):
+        say("trafilatura extraction ceiling ...")
+        paths = [site_dir / p.lstrip("/") for p in manifest.article_paths]
+        results["extract"] = best_of(
+            args.rounds, lambda: extraction_ceiling(paths, work, os.cpu_count() or 2)
+        )
+        if not args.skip_veille:
+            if veille_available():
+                say("veille crawl ...")
                 results["veille"] = best_of(args.rounds, lambda: run_veille(work, full_sitemap))
-            if args.profile:
-                say("veille crawl under py-spy ...")
-                with site_server(site_dir, host, port, full_sitemap):
+                if args.profile:
+                    say("veille crawl under py-spy ...")
                     results["veille_profiled"] = run_veille(
                         work, full_sitemap, work / "veille-profile.txt"
                     )
-        else:
-            notes.append("veille skipped: this checkout has no `veille crawl` command yet.")
-    if not skip_np:
-        robots_sitemap = full_sitemap
-        if np_pages < args.pages:
-            robots_sitemap = origin + crawlsite.subset_sitemap_path(np_pages)
-            notes.append(f"news-please measured on the first {np_pages} pages only.")
-        say(f"news-please on {np_pages} pages ...")
-        with site_server(site_dir, host, port, robots_sitemap):
+            else:
+                notes.append("veille skipped: this checkout has no `veille crawl` command yet.")
+        if not skip_np:
+            say(f"news-please on {np_pages} pages ...")
             results["newsplease"] = run_newsplease(work, origin, np_pages)
 
     server_ms = results["fetch"].extra["server_cpu_ms_per_page"]
