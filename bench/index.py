@@ -388,15 +388,17 @@ def indexing(
     out: dict[str, object] = {"batch_size": elastic.BATCH_SIZE, "threads": elastic.BUILD_THREADS}
     if args.batch_sweep:
         sweep = {}
-        chosen = elastic.BATCH_SIZE
+        chosen = (elastic.BUILD_THREADS, elastic.BATCH_SIZE)
         subset = items[: min(len(items), 30_000)]
-        for size in (250, 500, 1000, 2000, 4000):
-            elastic.BATCH_SIZE = size
-            sweep[size] = round(veille_index(url, "bench-sweep", subset))
-            console.print(f"  batch {size:>5}: {sweep[size]:,} docs/s")
-        elastic.BATCH_SIZE = chosen
+        for threads in (1, 2, 3, 4):
+            for size in (250, 500, 1000, 2000):
+                elastic.BUILD_THREADS, elastic.BATCH_SIZE = threads, size
+                rate = round(veille_index(url, "bench-sweep", subset))
+                sweep[f"{threads} threads, batch {size}"] = rate
+                console.print(f"  {threads} threads, batch {size:>4}: {rate:,} docs/s")
+        elastic.BUILD_THREADS, elastic.BATCH_SIZE = chosen
         ElasticBackend(ElasticsearchSettings(url=url, index="bench-sweep")).drop()
-        out["batch_sweep_docs_per_s"] = sweep
+        out["sweep_docs_per_s"] = sweep
     runs: dict[str, list[float]] = {"baseline": [], "veille": []}
     cpu: dict[str, list[float]] = {"baseline": [], "veille": []}
     for r in range(args.rounds):
@@ -472,7 +474,9 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2, help="indexing rounds per contender")
     parser.add_argument("--es-url", help="an existing cluster (default: start a test node)")
     parser.add_argument(
-        "--batch-sweep", action="store_true", help="also time Veille's build per batch size"
+        "--batch-sweep",
+        action="store_true",
+        help="also time Veille's build per thread count and batch size (30,000 items)",
     )
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
     parser.add_argument("--skip-indexing", action="store_true", help="only measure search")

@@ -39,15 +39,16 @@ if TYPE_CHECKING:
 
 # Bump when the mapping changes; `veille reindex` then builds an index with the new one.
 MAPPING_VERSION = 1
-# Documents per bulk request: measured by bench/index.py (see docs/benchmarks.md);
-# 2 KB news items index fastest around 500-1000 per request on the test node.
+# Documents per bulk request, and bulk requests in flight while `veille reindex` builds
+# an index: measured by `bench/index.py --batch-sweep` (docs/benchmarks.md). On 2 cores
+# 2 KB news items go fastest with 500 per request and 3 requests in flight, which keeps
+# both of the node's write threads busy while Python prepares the next request.
 BATCH_SIZE = 500
+BUILD_THREADS = 3
 # Whole rounds of re-sending documents that failed with 429/5xx, with backoff between.
 RETRY_ROUNDS = 4
 INITIAL_BACKOFF = 0.5
 MAX_BACKOFF = 8.0
-# Threads sending bulk requests while `veille reindex` builds an index.
-BUILD_THREADS = 2
 SNIPPET_CHARS = 160
 PLAIN_SNIPPET_CHARS = 220
 # Cardinality counts (collapsed totals) are exact below this many clusters.
@@ -79,9 +80,12 @@ class SearchUnavailable(UserError):
 def mapping(settings: ElasticsearchSettings) -> dict[str, Any]:
     """The index mapping: analyzed text, keywords for filters and facets, real dates."""
     text = {"type": "text", "analyzer": settings.analyzer}
-    keyword = {"type": "keyword", "ignore_above": 1024}
+    # Matched exactly but never sorted or aggregated: no doc values to build.
+    keyword = {"type": "keyword", "ignore_above": 1024, "doc_values": False}
     # Facet fields build their global ordinals at refresh, not on the first search after it.
-    facet = {**keyword, "eager_global_ordinals": True}
+    facet = {"type": "keyword", "ignore_above": 1024, "eager_global_ordinals": True}
+    # Carried for display only.
+    stored = {"index": False, "doc_values": False}
     return {
         "dynamic": "strict",
         "_meta": {"app": "veille", "mapping_version": MAPPING_VERSION},
@@ -90,25 +94,25 @@ def mapping(settings: ElasticsearchSettings) -> dict[str, Any]:
             "title": {**text, "fields": {"keyword": {"type": "keyword", "ignore_above": 512}}},
             "summary": text,
             "text": text,
-            "url": {"type": "keyword", "ignore_above": 4096},
-            "canonical_url": {"type": "keyword", "ignore_above": 4096},
+            "url": {"type": "keyword", **stored},
+            "canonical_url": {**keyword, "ignore_above": 4096},
             "source": facet,
             "category": facet,
             "language": facet,
             "tags": facet,
             "keywords": keyword,
             "author": keyword,
-            "cluster_id": {"type": "keyword"},
+            "cluster_id": keyword,
             # The collapse key: the cluster id, or the item's own id when it has none.
             "cluster": {"type": "keyword"},
-            "content_hash": {"type": "keyword", "index": False, "doc_values": False},
+            "content_hash": {"type": "keyword", **stored},
             "opportunity": {"type": "float"},
             # The item's date for filters, sorting and the day facet: published, else first seen.
             "date": {"type": "date"},
-            "published": {"type": "date"},
-            "first_seen": {"type": "date"},
-            "updated_at": {"type": "date"},
-            "fetched_at": {"type": "date"},
+            "published": {"type": "date", "doc_values": False},
+            "first_seen": {"type": "date", "doc_values": False},
+            "updated_at": {"type": "date", **stored},
+            "fetched_at": {"type": "date", **stored},
         },
     }
 
