@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import hashlib
-import inspect
 import logging
 import multiprocessing
 import os
@@ -31,9 +30,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from scrapy.exceptions import DropItem
 from scrapy.utils.defer import maybe_deferred_to_future
-from twisted.internet.defer import Deferred
+from twisted.internet.defer import Deferred, fail
 from twisted.python.failure import Failure
-from w3lib.encoding import html_to_unicode
 
 from crawler.items import Article
 from crawler.spiders.base import PageItem
@@ -68,8 +66,6 @@ _ARTICLE_META = re.compile(
     re.IGNORECASE,
 )
 _SPACES = re.compile(r"\s+")
-# Newer extractors decode the page themselves given its Content-Type.
-_EXTRACT_DECODES = "content_type" in inspect.signature(extract).parameters
 
 
 @dataclass
@@ -78,7 +74,6 @@ class Stored:
 
     article: Article
     result: UpsertResult | None
-    skipped: str | None = None
 
 
 def content_hash(title: str, text: str) -> str:
@@ -175,11 +170,8 @@ def finish_article(item: PageItem) -> Article | None:
     article = dataclasses.replace(hint, keywords=list(hint.keywords))
     page_url = hint.url
     if item.body is not None:
-        if _EXTRACT_DECODES:
-            found = extract(item.body, page_url, content_type=item.content_type)
-        else:
-            _encoding, html = html_to_unicode(item.content_type, item.body)
-            found = extract(html, page_url)
+        # The extractor decodes the bytes itself (Content-Type, BOM, meta charset).
+        found = extract(item.body, page_url, content_type=item.content_type)
         text = (found.text or "").strip()
         if item.require_article and not looks_like_article(item.body, text):
             return None
@@ -326,6 +318,8 @@ class StoreWriter:
         # Canonical URLs stored in this process: the same article seen twice in one
         # run (two feeds, two sitemaps) is stored once.
         self.seen: dict[str, UpsertResult] = {}
+        self.added: list[str] = []
+        self.broken: Failure | None = None
         self.thread = threading.Thread(target=self._loop, name="veille-store", daemon=True)
         self.thread.start()
 
@@ -348,6 +342,8 @@ class StoreWriter:
 
     def submit(self, article: Article, state: UrlState | None, signature: Any = None) -> Deferred:
         """Queue an article (and its URL validators); fires with its UpsertResult."""
+        if self.broken is not None:
+            return fail(self.broken)
         d: Deferred = Deferred()
         job = _Job("article", article=article, state=state, signature=signature, deferred=d)
         self.queue.put(job)
@@ -371,7 +367,11 @@ class StoreWriter:
         self.thread.join()
 
     def _loop(self) -> None:
-        store = Store(self.db_path)
+        try:
+            store = Store(self.db_path)
+        except Exception as exc:  # cannot even open the store: fail every job, never hang
+            self._fail_forever(exc)
+            return
         try:
             while True:
                 job = self.queue.get()
@@ -396,14 +396,28 @@ class StoreWriter:
                 self._commit(store, batch)
                 if stop_thread:
                     return
+        except Exception as exc:
+            logger.exception("the store writer stopped")
+            self._fail_forever(exc)
         finally:
             store.close()
+
+    def _fail_forever(self, exc: Exception) -> None:
+        from twisted.internet import reactor
+
+        self.broken = Failure(exc)
+        while True:
+            job = self.queue.get()
+            if job is None:
+                return
+            if job.deferred is not None:
+                reactor.callFromThread(job.deferred.errback, self.broken)
 
     def _commit(self, store: Store, batch: list[_Job]) -> None:
         from twisted.internet import reactor
 
         outcomes: list[Any] = []
-        seen_before = dict(self.seen)
+        self.added: list[str] = []
         try:
             with store.transaction() as conn:
                 for job in batch:
@@ -416,7 +430,8 @@ class StoreWriter:
                     conn.execute("RELEASE job")
                     outcomes.append(outcome)
         except Exception as exc:  # the commit itself failed: nothing in the batch is stored
-            self.seen = seen_before
+            for canonical in self.added:
+                self.seen.pop(canonical, None)
             failure = Failure(exc)
             outcomes = [failure] * len(batch)
         for job, outcome in zip(batch, outcomes, strict=True):
@@ -443,6 +458,7 @@ class StoreWriter:
         else:
             result = store.upsert(article, job.signature)
             self.seen[canonical] = result
+            self.added.append(canonical)
             # A near-duplicate is a new row too: the search engine needs it as well.
             if self.enqueue_index:
                 store.enqueue_index([result.item_id])
@@ -527,6 +543,10 @@ class ExtractPipeline(_Stage):
         except BrokenProcessPool:
             _note(self.spider, url, "extraction crashed a worker process")
             raise DropItem(f"extraction crashed on {url}", log_level="WARNING") from None
+        except Exception as exc:  # a bug on one odd page must not go unreported
+            logger.warning("extraction failed for %s", url, exc_info=True)
+            _note(self.spider, url, f"extraction failed ({type(exc).__name__}: {exc})")
+            raise DropItem(f"extraction failed on {url}", log_level="DEBUG") from None
         if done is None:
             raise DropItem(f"not an article: {url}", log_level="DEBUG")
         return done
@@ -577,7 +597,12 @@ class StorePipeline(_Stage):
     async def process_item(self, item: PageItem) -> Stored:
         """Store the article; its URL validators are saved in the same transaction."""
         job = self.writer.submit(item.article, item.state, item.signature)
-        result = await maybe_deferred_to_future(job)
+        try:
+            result = await maybe_deferred_to_future(job)
+        except Exception as exc:  # reported per item; nothing stored before is touched
+            url = item.article.url
+            _note(self.spider, url, f"could not be stored ({type(exc).__name__}: {exc})")
+            raise DropItem(f"could not store {url}", log_level="WARNING") from None
         return Stored(item.article, result)
 
     async def close_spider(self) -> None:
