@@ -80,6 +80,14 @@ class _Authenticator:
         return AuthResult(success=ok, handled=False)
 
 
+class _Controller(Controller):
+    def factory(self) -> SMTP:
+        # Plain-text AUTH on loopback is deliberate here (tests of login): skip the advice.
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", "Requiring AUTH while not requiring TLS")
+            return super().factory()
+
+
 def free_port(host: str = "127.0.0.1") -> int:
     """A TCP port nobody listens on right now."""
     with socket.socket() as s:
@@ -121,9 +129,6 @@ class SmtpSink:
         """Start listening (again, on the same port)."""
         kwargs: dict[str, Any] = {}
         if self.auth:
-            if self.tls is None:
-                # Plain-text AUTH is what a loopback test of login needs; silence the advice.
-                warnings.filterwarnings("ignore", "Requiring AUTH while not requiring TLS")
             kwargs = {
                 "authenticator": _Authenticator(*self.auth),
                 "auth_require_tls": self.tls == "starttls",
@@ -133,7 +138,7 @@ class SmtpSink:
             kwargs.update(tls_context=self._ssl_context(), require_starttls=True)
         elif self.tls == "ssl":
             kwargs.update(ssl_context=self._ssl_context())
-        self.controller = Controller(_Handler(self), hostname=self.host, port=self.port, **kwargs)
+        self.controller = _Controller(_Handler(self), hostname=self.host, port=self.port, **kwargs)
         self.controller.start()
         return self
 
