@@ -29,7 +29,7 @@ format: $(STAMP)
 # install-browser: chromium + chromedriver for the page tests (apt, as root; a no-op when present).
 test: lint
 	scripts/install-browser
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest --durations=15
 
 test-slow: $(STAMP)
 	$(BIN)/python -m pytest -m slow
