@@ -170,6 +170,12 @@ def connect(settings: ElasticsearchSettings) -> Elasticsearch:
         options["basic_auth"] = (username, password)
     if settings.ca_certs is not None:
         options["ca_certs"] = str(settings.ca_certs)
+    try:
+        from elasticsearch.serializer import OrjsonSerializer
+    except ImportError:  # orjson missing: the client's stdlib serializer still works
+        pass
+    else:
+        options["serializer"] = OrjsonSerializer()
     return Elasticsearch(settings.url, **options)
 
 
@@ -375,6 +381,8 @@ class ElasticBackend:
             {"_op_type": "index", "_index": index, "_id": str(i), "_source": doc}
             for i, doc in docs.items()
         )
+        # Only what the outcome needs comes back: less for the node to write and us to parse.
+        answer = {"filter_path": "errors,items.*._id,items.*.status,items.*.error"}
         try:
             if parallel:
                 yield from helpers.parallel_bulk(
@@ -384,6 +392,7 @@ class ElasticBackend:
                     chunk_size=BATCH_SIZE,
                     raise_on_error=False,
                     raise_on_exception=True,
+                    **answer,
                 )
             else:
                 yield from helpers.streaming_bulk(
@@ -395,6 +404,7 @@ class ElasticBackend:
                     max_retries=3,
                     initial_backoff=INITIAL_BACKOFF,
                     max_backoff=MAX_BACKOFF,
+                    **answer,
                 )
         except (elasticsearch.ConnectionError, elasticsearch.ConnectionTimeout) as exc:
             raise self._unavailable(exc) from None
