@@ -221,6 +221,9 @@ class TextFeatures(TransformerMixin, BaseEstimator):
 
     def _weigh(self, counts: _Rows, idf: np.ndarray, scale: float) -> _Rows:
         """Sublinear TF times IDF, each row scaled to L2 norm `scale` (in place)."""
+        if counts.data.dtype != np.float64:
+            # np.bincount over no entries (a text with no known unit) gives integers.
+            counts.data = counts.data.astype(np.float64)
         data = counts.data
         if self.sublinear_tf:
             np.log(data, out=data)

@@ -111,3 +111,11 @@ def test_model_in_use_is_configured_then_trained_then_bundled(tmp_path: Path) ->
     assert model_path(load_config(tmp_path / "veille.yaml")) == tmp_path / "m.skops"
     tagger = Tagger.from_config(config)
     assert tagger.model is not None and tagger.taxonomy.topic_names
+
+
+def test_short_text_whose_subwords_are_all_unknown_is_tagged_without_error(
+    tagger: Tagger,
+) -> None:
+    article = _article(text="Summary kept when the page is a gzip bomb.")
+    tagger.tag(article)
+    assert article.opportunity is not None and 0.0 <= article.opportunity <= 1.0
