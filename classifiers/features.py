@@ -1,6 +1,9 @@
 """Text features for the tagging models: word n-grams plus word-initial character n-grams.
 
-Two blocks, each sublinear TF-IDF and L2-normalised, side by side:
+Two blocks, each binary TF-IDF (term presence times IDF) and L2-normalised,
+side by side (presence suits the NB-weighted SVMs of the label model, whose
+log-count ratios are computed on presence, as in Wang & Manning's NBSVM;
+``binary=False`` gives sublinear TF instead):
 
 * word unigrams and bigrams, the classic strong baseline for topic classification;
 * sub-word units: by default the first 4 and 6 characters of longer words (the
@@ -18,7 +21,8 @@ has a per-call overhead near a millisecond, while tagging must keep up with
 and counting run in C (``re``, ``map``, ``collections.Counter``); a word's
 sub-word units are computed once and cached, and a document's sub-word counts
 are one sparse product, (document x word counts) @ (word x unit counts).
-The weighting is the same as ``TfidfTransformer(sublinear_tf=True)``.
+The weighting is the same as ``TfidfTransformer(binary=True)`` (or, with
+``binary=False``, ``sublinear_tf=True``).
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ import unicodedata
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from itertools import compress, count, pairwise, repeat
+from itertools import chain, compress, count, pairwise, repeat
 from typing import Any
 
 import numpy as np
@@ -98,14 +102,17 @@ class _Rows:
 
 
 class TextFeatures(TransformerMixin, BaseEstimator):
-    """Word 1..`word_ngrams`-grams and sub-word units, sublinear TF-IDF.
+    """Word 1..`word_ngrams`-grams and sub-word units, binary (or sublinear) TF-IDF.
 
     `prefixes` are the word-initial n-gram lengths (a word longer than k gives its
     first k characters); `char_ngrams` (lo, hi) adds every in-word n-gram like
     ``char_wb`` (off by default: slow to train for little gain). `min_df` drops
-    terms seen in fewer training documents; `char_weight` scales the sub-word
-    block (0 turns it off); `max_chars` caps how much of each document is read,
-    so a multi-megabyte page costs no more than a long article.
+    terms seen in fewer training documents (1 keeps every term, as the baseline
+    does: a term seen once in training still counts when it comes back);
+    `char_weight` scales the sub-word block (0 turns it off); `binary` weighs
+    presence rather than the sublinear term count; `max_chars` caps how much
+    of each document is read, so a multi-megabyte page costs no more than a
+    long article.
     """
 
     def __init__(
@@ -114,9 +121,10 @@ class TextFeatures(TransformerMixin, BaseEstimator):
         prefixes: tuple[int, ...] = (4, 6),
         char_ngrams: tuple[int, int] | None = None,
         char_weight: float = 1.0,
-        min_df: int = 2,
+        min_df: int = 1,
         sublinear_tf: bool = True,
         max_chars: int = 20_000,
+        binary: bool = True,
     ) -> None:
         self.word_ngrams = word_ngrams
         self.prefixes = prefixes
@@ -125,6 +133,7 @@ class TextFeatures(TransformerMixin, BaseEstimator):
         self.min_df = min_df
         self.sublinear_tf = sublinear_tf
         self.max_chars = max_chars
+        self.binary = binary
 
     # -- fitting -------------------------------------------------------------
 
@@ -171,7 +180,7 @@ class TextFeatures(TransformerMixin, BaseEstimator):
         `folded` says the texts already went through fold(), to save doing it twice.
         """
         docs = [tokenize(t, self.max_chars, folded) for t in texts]
-        words = self._count_words(docs, self.word_index, grow=False)
+        words = self._count_known_words(docs)
         blocks = [self._weigh(words, self.word_idf_, 1.0)]
         if self.char_idf_.size:
             chars = self._count_chars(docs, self.char_index, grow=False)
@@ -210,7 +219,7 @@ class TextFeatures(TransformerMixin, BaseEstimator):
     def __getstate__(self) -> dict[str, Any]:
         # The lookup dicts and the cache are rebuilt on demand: save only packed terms.
         state = super().__getstate__()
-        for key in ("_word_index", "_char_index", "_char_cache"):
+        for key in ("_word_index", "_char_index", "_char_cache", "_ngram_lookup"):
             state.pop(key, None)
         return state
 
@@ -220,12 +229,14 @@ class TextFeatures(TransformerMixin, BaseEstimator):
         return bool(self.char_weight) and bool(self.prefixes or self.char_ngrams)
 
     def _weigh(self, counts: _Rows, idf: np.ndarray, scale: float) -> _Rows:
-        """Sublinear TF times IDF, each row scaled to L2 norm `scale` (in place)."""
+        """Presence (or sublinear TF) times IDF, each row scaled to L2 norm `scale` (in place)."""
         if counts.data.dtype != np.float64:
             # np.bincount over no entries (a text with no known unit) gives integers.
             counts.data = counts.data.astype(np.float64)
         data = counts.data
-        if self.sublinear_tf:
+        if getattr(self, "binary", False):
+            data[:] = 1.0
+        elif self.sublinear_tf:
             np.log(data, out=data)
             data += 1.0
         data *= idf[counts.indices]
@@ -265,6 +276,63 @@ class TextFeatures(TransformerMixin, BaseEstimator):
                 kept = np.concatenate(([0], np.cumsum(keep)))
                 col_arr, data, indptr = col_arr[keep], data[keep], kept[indptr]
         return _Rows(data, col_arr, indptr, n_cols)
+
+    def _ngram_tables(self) -> tuple[dict[str, int], np.ndarray, np.ndarray]:
+        """Unigram -> column, and the bigrams as sorted (left col x n + right col) keys -> column.
+
+        Every bigram kept at fit time has both its words kept too (a word occurs
+        in at least as many documents as any bigram it starts or ends), so a
+        bigram is found from its words' columns: integer work, no string joins.
+        """
+        tables = self.__dict__.get("_ngram_lookup")
+        if tables is None:
+            index = self.word_index
+            unigrams = {t: c for t, c in index.items() if " " not in t}
+            n = max(len(index), 1)
+            keys, cols = [], []
+            for term, col in index.items():
+                left, space, right = term.partition(" ")
+                if space and left in unigrams and right in unigrams:
+                    keys.append(unigrams[left] * n + unigrams[right])
+                    cols.append(col)
+            order = np.argsort(np.asarray(keys, dtype=np.int64))
+            tables = (
+                unigrams,
+                np.asarray(keys, dtype=np.int64)[order],
+                np.asarray(cols, dtype=np.int64)[order],
+            )
+            self._ngram_lookup = tables
+        return tables
+
+    def _count_known_words(self, docs: list[list[str]]) -> _Rows:
+        """Counts of the known unigrams and bigrams of each document, batch-wise in numpy."""
+        unigrams, bigram_keys, bigram_cols = self._ngram_tables()
+        n_docs, n_cols = len(docs), len(self.word_index)
+        lengths = np.fromiter(map(len, docs), dtype=np.int64, count=n_docs)
+        flat = list(chain.from_iterable(docs))
+        cols = np.fromiter(map(unigrams.get, flat, repeat(-1)), dtype=np.int64, count=len(flat))
+        doc_of = np.repeat(np.arange(n_docs, dtype=np.int64), lengths)
+        known = cols >= 0
+        rows, found = [doc_of[known]], [cols[known]]
+        if self.word_ngrams >= 2 and bigram_keys.size and cols.size > 1:
+            left, right = cols[:-1], cols[1:]
+            pair = (doc_of[:-1] == doc_of[1:]) & (left >= 0) & (right >= 0)
+            keys = left[pair] * max(n_cols, 1) + right[pair]
+            at = np.minimum(np.searchsorted(bigram_keys, keys), bigram_keys.size - 1)
+            hit = bigram_keys[at] == keys
+            rows.append(doc_of[:-1][pair][hit])
+            found.append(bigram_cols[at[hit]])
+        row_arr, col_arr = np.concatenate(rows), np.concatenate(found)
+        counts = sp.csr_matrix(
+            (np.ones(row_arr.size), (row_arr, col_arr)), shape=(n_docs, max(n_cols, 0))
+        )
+        counts.sum_duplicates()
+        return _Rows(
+            counts.data.astype(np.float64),
+            counts.indices.astype(np.int64),
+            counts.indptr.astype(np.int64),
+            n_cols,
+        )
 
     def _count_chars(self, docs: list[list[str]], index: dict[str, int], grow: bool) -> _Rows:
         """Sub-word unit counts: each word's cached units, weighted by the word's count."""

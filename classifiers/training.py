@@ -12,11 +12,15 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import scipy.sparse as sp
+
 from classifiers.dataset import Dataset, Example, seed_dataset
 from classifiers.features import TextFeatures
 from classifiers.labels import LabelModel
 from classifiers.model import DEFAULT_MODEL_PATH, TaggingModel, new_info, save_model
 from classifiers.opportunity import OpportunityModel
+from classifiers.selection import choose_subword_weight
 from watch.errors import UserError
 
 # progress(stage, done, total): called as work advances, for progress bars.
@@ -24,19 +28,29 @@ Progress = Callable[[str, int, int], None]
 
 
 class TextClassifier:
-    """The pipeline under evaluation: TextFeatures, then a LabelModel."""
+    """The pipeline under evaluation: TextFeatures, then a LabelModel.
+
+    Between the two, the weight of the sub-word block is chosen on a held-out
+    part of the training data (see classifiers.selection) unless `select` is off.
+    """
 
     name = "veille"
 
     def __init__(
-        self, features: TextFeatures | None = None, labels: LabelModel | None = None
+        self,
+        features: TextFeatures | None = None,
+        labels: LabelModel | None = None,
+        select: bool = True,
     ) -> None:
         self.features = features if features is not None else TextFeatures()
         self.labels = labels if labels is not None else LabelModel()
+        self.select = select
 
     def fit(self, texts: Sequence[str], y: Sequence[Any]) -> TextClassifier:
         """Fit features and labels on texts with their targets (label lists or labels)."""
         X = self.features.fit_transform(texts)
+        if self.select:
+            X = tune_subword_weight(self.features, X, y, self.labels)
         self.labels.fit(X, y)
         return self
 
@@ -65,9 +79,10 @@ def train_model(
     step("features", 0, 1)
     features = TextFeatures()
     X = features.fit_transform([e.text for e in everything])
-    step("features", 1, 1)
     targets = [e.labels if dataset.multilabel else e.labels[0] for e in labelled]
     labels = LabelModel()
+    X = tune_subword_weight(features, X, targets, labels, len(labelled))
+    step("features", 1, 1)
     try:
         labels.fit(X[: len(labelled)], targets, progress=lambda d, t: step("labels", d, t))
     except ValueError as exc:
@@ -96,6 +111,30 @@ def train_model(
         },
     )
     return TaggingModel(features=features, labels=labels, opportunity=opportunity, info=info)
+
+
+def tune_subword_weight(
+    features: TextFeatures,
+    X: sp.csr_matrix,
+    targets: Sequence[Any],
+    labels: LabelModel,
+    n_labelled: int | None = None,
+) -> sp.csr_matrix:
+    """Choose the sub-word block's weight on held-out training data; return X reweighted.
+
+    Only the first `n_labelled` rows of X carry `targets` (default: all rows).
+    """
+    n_words = int(features.word_idf_.size)
+    if features.char_idf_.size == 0 or not features.char_weight:
+        return X
+    n = len(targets) if n_labelled is None else n_labelled
+    best = choose_subword_weight(X[:n], targets, n_words, float(features.char_weight), labels)
+    if best == features.char_weight:
+        return X
+    scale = np.ones(X.shape[1])
+    scale[n_words:] = best / float(features.char_weight)
+    features.char_weight = best
+    return sp.csr_matrix(X @ sp.diags(scale))
 
 
 def build_default_model(path: str | Path = DEFAULT_MODEL_PATH) -> Path:

@@ -27,15 +27,28 @@ def _columns_match(X_ours, names_ours, X_sk, vocab_sk) -> None:
     assert abs(X_ours - X_sk[:, order]).max() < 1e-9
 
 
-def test_word_features_equal_sklearn_sublinear_tfidf_with_min_df() -> None:
-    ours = TextFeatures(char_weight=0, min_df=2)
+def _words_and_bigrams(text: str) -> list[str]:
+    tokens = tokenize(text)
+    return tokens + [f"{a} {b}" for a, b in pairwise(tokens)]
+
+
+def test_word_features_equal_sklearn_binary_tfidf() -> None:
+    ours = TextFeatures(char_weight=0)
     X = ours.fit_transform(TEXTS)
+    sk = TfidfVectorizer(analyzer=_words_and_bigrams, binary=True)
+    X_sk = sk.fit_transform(TEXTS)
+    assert X.shape == X_sk.shape
+    _columns_match(X, ours.feature_names(), X_sk, sk.vocabulary_)
+    unseen = [*TEXTS[5:20], "zzz unseen words", "", "core core core update update"]
+    _columns_match(
+        ours.transform(unseen), ours.feature_names(), sk.transform(unseen), sk.vocabulary_
+    )
 
-    def analyzer(text: str) -> list[str]:
-        tokens = tokenize(text)
-        return tokens + [f"{a} {b}" for a, b in pairwise(tokens)]
 
-    sk = TfidfVectorizer(analyzer=analyzer, sublinear_tf=True, min_df=2)
+def test_word_features_equal_sklearn_sublinear_tfidf_with_min_df() -> None:
+    ours = TextFeatures(char_weight=0, min_df=2, binary=False)
+    X = ours.fit_transform(TEXTS)
+    sk = TfidfVectorizer(analyzer=_words_and_bigrams, sublinear_tf=True, min_df=2)
     X_sk = sk.fit_transform(TEXTS)
     assert X.shape == X_sk.shape
     _columns_match(X, ours.feature_names(), X_sk, sk.vocabulary_)
@@ -48,7 +61,7 @@ def test_word_features_equal_sklearn_sublinear_tfidf_with_min_df() -> None:
 
 
 def test_in_word_char_ngrams_equal_sklearn_char_wb() -> None:
-    ours = TextFeatures(prefixes=(), char_ngrams=(2, 5), min_df=1)
+    ours = TextFeatures(prefixes=(), char_ngrams=(2, 5), min_df=1, binary=False)
     X = ours.fit_transform(TEXTS)
     n_words = len(ours.word_index)
     sk = TfidfVectorizer(
