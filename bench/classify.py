@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 import sklearn
 from rich.console import Console
-from rich.progress import Progress
+from rich.progress import Progress, TimeElapsedColumn
 from rich.table import Table
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.multiclass import OneVsRestClassifier
@@ -183,18 +183,25 @@ def main() -> int:
     console = Console(stderr=args.json)
     pinned = pin_one_core()
     if args.data:
-        dataset = load_dataset(args.data, parse_fields(args.text_fields), args.label_field)
+        with console.status(f"reading {args.data}"):
+            dataset = load_dataset(args.data, parse_fields(args.text_fields), args.label_field)
     else:
         dataset = seed_dataset()
     pipelines: dict[str, Any] = {"baseline": Baseline, "veille": TextClassifier}
     if args.with_rule and dataset.multilabel:
         pipelines["baseline+at-least-one"] = BaselineAtLeastOne
-    with Progress(console=console, transient=True) as bar:
-        task = bar.add_task(f"{args.folds}-fold cross-validation", total=args.folds)
-        reports = cross_validate(
-            dataset, args.folds, pipelines, progress=lambda d, t: bar.update(task, completed=d)
+    with Progress(*Progress.get_default_columns(), TimeElapsedColumn(), console=console) as bar:
+        task = bar.add_task(
+            f"{args.folds}-fold cross-validation, {len(pipelines)} pipelines",
+            total=args.folds * len(pipelines),
         )
-    with console.status("measuring tagging throughput"):
+        reports = cross_validate(
+            dataset,
+            args.folds,
+            pipelines,
+            progress=lambda d, t: bar.update(task, completed=d, total=t),
+        )
+    with console.status("measuring tagging throughput (training on all the data first)"):
         speed = throughput(dataset, args.items)
     base, ours = reports["baseline"], reports["veille"]
     result = {

@@ -27,7 +27,7 @@ from sklearn.preprocessing import MultiLabelBinarizer
 from classifiers.dataset import Dataset
 from watch.errors import UserError
 
-# progress(done_folds, total_folds)
+# progress(done, total): steps are (fold, pipeline) pairs, fitted and scored.
 FoldProgress = Callable[[int, int], None]
 
 
@@ -156,6 +156,7 @@ def cross_validate(
     per_fold: dict[str, list[float]] = {name: [] for name in pipelines}
     wall = dict.fromkeys(pipelines, 0.0)
     cpu = dict.fromkeys(pipelines, 0.0)
+    steps, done = len(folds) * len(pipelines), 0
     for number, (train, test) in enumerate(folds, 1):
         train_texts = list(texts[train])
         train_targets = [targets[i] for i in train]
@@ -173,8 +174,9 @@ def cross_validate(
             for i, labels in zip(test, guesses, strict=True):
                 predicted[name][i] = list(labels)
             per_fold[name].append(_macro_f1([truth[i] for i in test], guesses, dataset.label_names))
-        if progress:
-            progress(number, len(folds))
+            done += 1
+            if progress:
+                progress(done, steps)
     reports = {}
     for name in pipelines:
         report = score(truth, predicted[name], dataset.multilabel)

@@ -312,7 +312,7 @@ def evaluate(
                 dataset,
                 folds,
                 {"veille": TextClassifier},
-                progress=lambda d, t: bar.update(task, completed=d),
+                progress=lambda d, t: bar.update(task, completed=d, total=t),
             )
         report = reports["veille"]
         what = f"{folds}-fold cross-validation of the training pipeline"
