@@ -16,14 +16,19 @@ import pytest
 from click.testing import CliRunner
 from lxml import etree
 
+from tests.smtp import add_item, make_watch
 from watch.cli import cli
 from watch.config import load_config
 from watch.demo.content import load_sites
-from watch.demo.runner import DEMO_SEARCHES, run_searches
+from watch.demo.runner import DEMO_SEARCHES, parse_smtp_address, run_alerts_step, run_searches
 from watch.demo.server import DemoWeb
 from watch.errors import UserError
+from watch.smtpsink import SmtpSink
 from watch.store import Store
 
+# The rule of the bundled alerts.yaml, and the stories it must mail.
+DEMO_RULE = "Marketplaces opening to sellers"
+SELLERS_STORY = "Agora Market opens its marketplace to third-party sellers in France"
 # Which demo site each source of the bundled sources.yaml watches.
 SOURCE_SITES = {
     "ranking-signals": "ranking-signals",
@@ -209,3 +214,80 @@ def test_veille_demo_crawls_every_source_and_searches_with_facets(tmp_path: Path
     assert f"{len(items)} results" in out
     assert "Facets" in out and "retail-wire 13" in out and "fr 11" in out
     assert "What next" in out and str(keep / "veille.yaml") in out
+
+    # The alert step: the rule fired and the local sink's message was printed.
+    alerts = out[out.index("3. Alerts") : out.index("4. What next")]
+    assert f"Rule {DEMO_RULE} (instant): sent" in alerts
+    assert "received 1 message(s)" in alerts
+    assert f"Subject: [Veille] {DEMO_RULE}" in alerts
+    assert "To: Product manager <pm@demo.example>" in alerts
+    assert SELLERS_STORY in alerts
+
+
+def test_demo_smtp_address_must_be_host_and_port() -> None:
+    assert parse_smtp_address("mail.test:2525") == ("mail.test", 2525)
+    assert parse_smtp_address(":1025") == ("127.0.0.1", 1025)
+    assert parse_smtp_address("[::1]:25") == ("::1", 25)
+    for bad in ("localhost", "localhost:smtp", "localhost:0", "localhost:70000"):
+        result = CliRunner().invoke(cli, ["demo", "--smtp", bad])
+        assert result.exit_code == 2
+        assert "Invalid value for '--smtp'" in result.output and "HOST:PORT" in result.output
+
+
+def test_demo_delivers_its_alert_to_the_smtp_server_given(
+    tmp_path: Path, smtp_sink: SmtpSink
+) -> None:
+    keep = tmp_path / "demo"
+    server = f"127.0.0.1:{smtp_sink.port}"
+    result = CliRunner().invoke(cli, ["demo", "--keep", str(keep), "--smtp", server])
+    assert result.exit_code == 0, result.output
+    assert f"Sent 1 message(s) to the SMTP server at {server}" in result.output
+    [received] = smtp_sink.messages
+    assert received.rcpt_tos == ["pm@demo.example"]
+    assert received.message["Subject"].startswith(f"[Veille] {DEMO_RULE}")
+    assert SELLERS_STORY in received.part("plain") and SELLERS_STORY in received.part("html")
+    # The kept config mails there too, for `veille alerts run` afterwards.
+    smtp = load_config(keep / "veille.yaml").settings.smtp
+    assert (smtp.host, smtp.port) == ("127.0.0.1", smtp_sink.port)
+
+
+def test_demo_alert_step_says_when_the_smtp_server_given_does_not_answer(
+    tmp_path: Path,
+) -> None:
+    config = make_watch(
+        tmp_path,
+        None,
+        f"""
+        alerts:
+          - {{name: "{DEMO_RULE}", query: sellers, recipients: [pm@demo.example]}}
+        """,
+    )
+    with Store(config.db_path) as store:
+        add_item(store, "Marketplace opens to third-party sellers")
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    with pytest.raises(UserError, match=f"could not be delivered to 127.0.0.1:{port}.*--smtp"):
+        run_alerts_step(config, f"127.0.0.1:{port}")
+
+
+@pytest.mark.elasticsearch
+def test_demo_runs_on_the_elasticsearch_given(tmp_path: Path, elasticsearch_url: str) -> None:
+    from watch.search.elastic import ElasticBackend
+
+    keep = tmp_path / "demo"
+    args = ["demo", "--keep", str(keep), "--search-backend", "elasticsearch"]
+    result = CliRunner().invoke(cli, [*args, "--es-url", elasticsearch_url])
+    config = load_config(keep / "veille.yaml")
+    es = config.settings.search.elasticsearch
+    try:
+        assert result.exit_code == 0, result.output
+        assert config.settings.search.backend == "elasticsearch"
+        assert es.url.rstrip("/") == elasticsearch_url
+        with Store(config.db_path) as store:
+            stored = sum(1 for _ in store.iter_items())
+        assert ElasticBackend(es).search(DEMO_SEARCHES[-1].query).total == stored
+        assert SELLERS_STORY in result.output and f"{stored} results" in result.output
+        assert f"Subject: [Veille] {DEMO_RULE}" in result.output
+    finally:
+        ElasticBackend(es).drop()

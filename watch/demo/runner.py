@@ -25,17 +25,22 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
+from watch.alerts import AlertRunReport, deliver_to
 from watch.config import Config, load_config
 from watch.crawl import CrawlReport, run_crawl
 from watch.demo.server import DemoWeb
 from watch.errors import UserError
 from watch.search import open_backend
 from watch.search.backend import SearchQuery, SearchResult
+from watch.smtpsink import Received, SmtpSink
 from watch.store import Store
 
 # Marks a directory as the demo's own, so `--keep DIR` may reset it on a rerun.
 MARKER = ".veille-demo"
-CONFIG_FILES = ("veille.yaml", "sources.yaml")
+CONFIG_FILES = ("veille.yaml", "sources.yaml", "alerts.yaml")
+
+# Lines of an alert's plain-text body the demo prints (the rest is counted).
+BODY_LINES = 40
 
 SITE_ROLES = {
     "ranking-signals": "SEO blog, RSS 2.0 feed",
@@ -123,14 +128,34 @@ DEMO_SEARCHES = [
 
 
 @dataclass
+class DemoAlerts:
+    """The demo's alert step: where the mail went, what the run did, what the sink received."""
+
+    server: str
+    report: AlertRunReport
+    # Empty when the mail went to a server given with --smtp.
+    messages: list[Received] = field(default_factory=list)
+
+
+@dataclass
 class DemoOutcome:
-    """What a demo run did: where its data is, the crawl report and the searches."""
+    """What a demo run did: where its data is, the crawl report, the searches and the alerts."""
 
     directory: Path
     kept: bool
     report: CrawlReport
     searches: list[tuple[DemoSearch, SearchResult]] = field(default_factory=list)
+    alerts: DemoAlerts | None = None
     seconds: float = 0.0
+
+
+def parse_smtp_address(text: str) -> tuple[str, int]:
+    """HOST and PORT from 'HOST:PORT' (an empty host is 127.0.0.1); ValueError if malformed."""
+    host, sep, port = text.strip().rpartition(":")
+    host = host.strip("[]") or "127.0.0.1"
+    if not sep or not port.isdigit() or not 1 <= int(port) <= 65535:
+        raise ValueError(f"{text!r} is not HOST:PORT, e.g. 127.0.0.1:1025 (a port from 1 to 65535)")
+    return host, int(port)
 
 
 def run_demo(options: DemoOptions, console: Console) -> DemoOutcome:
@@ -150,7 +175,10 @@ def run_demo(options: DemoOptions, console: Console) -> DemoOutcome:
         searches = run_searches(config)
         for search, result in searches:
             print_search(console, config, search, result)
-        outcome = DemoOutcome(directory, options.keep is not None, report, searches)
+        console.rule("[bold]3. Alerts")
+        alerts = run_alerts_step(config, options.smtp)
+        print_alerts(console, alerts)
+        outcome = DemoOutcome(directory, options.keep is not None, report, searches, alerts)
         outcome.seconds = time.monotonic() - started
         _print_next_steps(console, outcome, config)
         return outcome
@@ -188,8 +216,8 @@ def prepare_config(directory: Path, web: DemoWeb, options: DemoOptions) -> Confi
         "smtp_port": 25,
     }
     if options.smtp:
-        host, _, port = options.smtp.rpartition(":")
-        values.update(smtp_host=host or "127.0.0.1", smtp_port=int(port))
+        host, port = parse_smtp_address(options.smtp)
+        values.update(smtp_host=host, smtp_port=port)
     env = Environment(undefined=StrictUndefined, keep_trailing_newline=True)
     folder = resources.files("watch.demo")
     for name in CONFIG_FILES:
@@ -222,6 +250,53 @@ def run_searches(config: Config) -> list[tuple[DemoSearch, SearchResult]]:
     with Store(config.db_path) as store:
         backend = open_backend(config, store)
         return [(search, backend.search(search.query)) for search in DEMO_SEARCHES]
+
+
+def run_alerts_step(config: Config, smtp: str | None) -> DemoAlerts:
+    """Evaluate the demo's alert rules and mail them to a local sink, or to `smtp` (HOST:PORT)."""
+    if smtp:
+        host, port = parse_smtp_address(smtp)
+        report = deliver_to(config, host, port)
+        alerts = DemoAlerts(f"{host}:{port}", report)
+    else:
+        with SmtpSink() as sink:
+            report = deliver_to(config, sink.host, sink.port)
+        alerts = DemoAlerts(f"{sink.host}:{sink.port}", report, list(sink.messages))
+    delivery = report.delivery
+    if delivery is not None and delivery.errors and not delivery.sent:
+        raise UserError(
+            f"The demo's alert could not be delivered to {alerts.server}: "
+            f"{'; '.join(delivery.errors)}. Check that an SMTP server listens there "
+            "(without TLS or login), or leave out --smtp to use the demo's own sink."
+        )
+    return alerts
+
+
+def print_alerts(console: Console, alerts: DemoAlerts) -> None:
+    """What the alert step did: each rule's outcome, then the message the sink received."""
+    for rule in alerts.report.rules:
+        console.print(f"Rule [bold]{rule.rule}[/] ({rule.mode}): {rule.status}, {rule.items} items")
+    delivery = alerts.report.delivery
+    sent = delivery.sent if delivery else 0
+    if not alerts.messages:
+        console.print(f"Sent {sent} message(s) to the SMTP server at [bold]{alerts.server}[/].")
+        return
+    console.print(
+        f"The demo's SMTP sink on {alerts.server} received {len(alerts.messages)} message(s):"
+    )
+    for received in alerts.messages:
+        console.print(Panel(Text(email_text(received)), title="Email", title_align="left"))
+
+
+def email_text(received: Received) -> str:
+    """A received message as the demo prints it: From, To, Subject and the plain text, trimmed."""
+    message = received.message
+    head = "\n".join(f"{k}: {message.get(k, '')}" for k in ("From", "To", "Subject"))
+    lines = received.part("plain").strip().splitlines()
+    body = "\n".join(lines[:BODY_LINES])
+    if len(lines) > BODY_LINES:
+        body += f"\n[... {len(lines) - BODY_LINES} more lines]"
+    return head + "\n\n" + body
 
 
 def search_command(config: Config, query: SearchQuery) -> str:
@@ -263,7 +338,8 @@ def _print_intro(console: Console, web: DemoWeb, directory: Path) -> None:
         Panel.fit(
             "Veille collects news from feeds, sitemaps and sites, stores clean articles and "
             "answers searches.\nThis demo serves a small web of [bold]fictional[/] e-commerce "
-            "sites on this machine, crawls it with the real pipeline, then searches it.",
+            "sites on this machine, crawls it with the real pipeline, searches it, then\n"
+            "mails one alert to a local SMTP server and shows it.",
             title="Veille demo",
         )
     )
@@ -278,7 +354,7 @@ def _print_intro(console: Console, web: DemoWeb, directory: Path) -> None:
 
 
 def _print_next_steps(console: Console, outcome: DemoOutcome, config: Config) -> None:
-    console.rule("[bold]3. What next")
+    console.rule("[bold]4. What next")
     totals = outcome.report.totals()
     stored = totals["new"] + totals["duplicates"]
     console.print(
@@ -293,6 +369,7 @@ def _print_next_steps(console: Console, outcome: DemoOutcome, config: Config) ->
             f"veille search 'sellers' --language fr --config {cfg}",
             f"veille show ID --config {cfg}",
             f"veille sources --config {cfg}",
+            f"veille alerts list --config {cfg}",
         ]
     else:
         console.print(
