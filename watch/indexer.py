@@ -14,13 +14,14 @@ backend there is nothing to send.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from watch.config import Config
 from watch.errors import UserError
-from watch.store import Store, now_iso
+from watch.store import Store, StoredItem, now_iso
 
 if TYPE_CHECKING:
     from watch.search.elastic import ElasticBackend
@@ -157,9 +158,7 @@ def rebuild(
         )
     backend = backend or open_elastic(config)
     started = now_iso()
-    built = backend.build(
-        store.iter_items(batch=SYNC_BATCH), on_done=on_progress, keep_previous=keep_previous
-    )
+    built = backend.build(_read_items(store.path), on_done=on_progress, keep_previous=keep_previous)
     rows = store.conn.execute("SELECT id FROM items WHERE updated_at >= ?", (started,))
     store.enqueue_index([r[0] for r in rows if r[0] not in built.rejected])
     catch_up = sync(config, store, backend)
@@ -174,6 +173,12 @@ def rebuild(
         seconds=built.seconds,
         catch_up=catch_up,
     )
+
+
+def _read_items(path: Path) -> Iterator[StoredItem]:
+    """Every stored item, read through a connection of the thread that iterates."""
+    with Store(path) as store:
+        yield from store.iter_items(batch=SYNC_BATCH)
 
 
 def sync_pending(config: Config, store: Store) -> int:

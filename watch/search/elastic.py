@@ -315,7 +315,7 @@ class ElasticBackend:
         if not docs:
             return {}
         self.ensure_index()
-        rejected = self._send(self.alias, docs, parallel=False)
+        _, rejected = self._send(self.alias, docs.items(), parallel=False)
         self.refresh()
         return rejected
 
@@ -332,54 +332,70 @@ class ElasticBackend:
     def _send(
         self,
         index: str,
-        docs: dict[int, dict[str, Any]],
+        docs: Iterable[tuple[int, dict[str, Any]]],
         parallel: bool,
         on_done: Callable[[int], None] | None = None,
-    ) -> dict[int, str]:
-        """Bulk-send documents, re-sending 429/5xx failures with backoff; return rejections."""
-        pending = docs
+    ) -> tuple[int, dict[int, str]]:
+        """Bulk-send (id, document) pairs in one stream, then re-send 429/5xx failures
+        with backoff; return how many were sent and {id: reason} for the rejected ones.
+
+        Only documents whose answer has not come back yet are held in memory, so a
+        whole store streams through without pauses between batches.
+        """
+        done = on_done or (lambda n: None)
+        pending: Iterable[tuple[int, dict[str, Any]]] = docs
         rejected: dict[int, str] = {}
         backoff = INITIAL_BACKOFF
+        sent = 0
         for attempt in range(RETRY_ROUNDS + 1):
-            retry: dict[int, str] = {}
-            for ok, info in self._bulk(index, pending, parallel):
+            in_flight: dict[int, dict[str, Any]] = {}
+            retry: dict[int, tuple[dict[str, Any], str]] = {}
+
+            def feed(
+                pairs: Iterable[tuple[int, dict[str, Any]]],
+                in_flight: dict[int, dict[str, Any]] = in_flight,
+            ) -> Iterator[tuple[int, dict[str, Any]]]:
+                for item_id, doc in pairs:
+                    in_flight[item_id] = doc
+                    yield item_id, doc
+
+            for ok, info in self._bulk(index, feed(pending), parallel):
                 op = next(iter(info.values()))
                 item_id = int(op["_id"])
+                doc = in_flight.pop(item_id, None)
+                if attempt == 0:
+                    sent += 1
                 if ok:
-                    if on_done:
-                        on_done(1)
+                    done(1)
                     continue
                 status = int(op.get("status", 0))
                 reason = _reason(op)
-                if status == 429 or status >= 500:
-                    retry[item_id] = reason
+                if (status == 429 or status >= 500) and doc is not None:
+                    retry[item_id] = (doc, reason)
                 else:
                     rejected[item_id] = reason
-                    if on_done:
-                        on_done(1)
+                    done(1)
             if not retry:
                 break
             if attempt == RETRY_ROUNDS:
                 rejected.update(
                     {
-                        i: f"still failing after {RETRY_ROUNDS + 1} tries: {r}"
-                        for i, r in retry.items()
+                        i: f"still failing after {RETRY_ROUNDS + 1} tries: {reason}"
+                        for i, (_, reason) in retry.items()
                     }
                 )
-                if on_done:
-                    on_done(len(retry))
+                done(len(retry))
                 break
             time.sleep(backoff)
             backoff = min(backoff * 2, MAX_BACKOFF)
-            pending = {i: docs[i] for i in retry}
-        return rejected
+            pending = [(i, doc) for i, (doc, _) in retry.items()]
+        return sent, rejected
 
     def _bulk(
-        self, index: str, docs: dict[int, dict[str, Any]], parallel: bool
+        self, index: str, docs: Iterable[tuple[int, dict[str, Any]]], parallel: bool
     ) -> Iterator[tuple[bool, dict[str, Any]]]:
         actions = (
-            {"_op_type": "index", "_index": index, "_id": str(i), "_source": doc}
-            for i, doc in docs.items()
+            {"_op_type": "index", "_index": index, "_id": str(i), "_source": doc} for i, doc in docs
         )
         # Only what the outcome needs comes back: less for the node to write and us to parse.
         answer = {"filter_path": "errors,items.*._id,items.*.status,items.*.error"}
@@ -420,6 +436,10 @@ class ElasticBackend:
     ) -> BuildReport:
         """Build a new index generation from `items` and switch the alias to it atomically.
 
+        `items` is consumed on a worker thread while the answers come back on this
+        one: pass a list, or a generator that opens its own store (SQLite
+        connections stay in their thread), as `watch.indexer.rebuild` does.
+
         Searches keep hitting the old index until the switch. During the build the
         new index skips refreshes, replicas and per-request fsyncs (Elastic's advice
         for bulk loads); they are restored before the switch.
@@ -442,19 +462,13 @@ class ElasticBackend:
                 "translog.durability": "async",
             },
         )
-        rejected: dict[int, str] = {}
-        indexed = 0
         try:
-            chunk: dict[int, dict[str, Any]] = {}
-            for item in items:
-                chunk[item.id] = document(item)
-                if len(chunk) >= BATCH_SIZE * 20:
-                    rejected.update(self._send(name, chunk, parallel=True, on_done=on_done))
-                    indexed += len(chunk)
-                    chunk = {}
-            if chunk:
-                rejected.update(self._send(name, chunk, parallel=True, on_done=on_done))
-                indexed += len(chunk)
+            indexed, rejected = self._send(
+                name,
+                ((item.id, document(item)) for item in items),
+                parallel=True,
+                on_done=on_done,
+            )
             self._call(
                 self.client.indices.put_settings,
                 index=name,

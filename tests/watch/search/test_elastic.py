@@ -145,6 +145,11 @@ def test_bulk_retries_429_and_5xx_with_backoff(
         assert backend.index(store.get_many(ids)) == {}
         assert proxy.injected == 4
         assert backend.count(SearchQuery()) == 20
+        # The parallel build that `veille reindex` runs retries the same way.
+        proxy.faults = [Fault("_bulk", item_status=503), Fault("_bulk", item_status=429)]
+        report = backend.build(store.get_many(ids))
+        assert (report.indexed, report.rejected, proxy.injected) == (20, {}, 6)
+        assert backend.count(SearchQuery()) == 20
     finally:
         backend.drop()
         proxy.stop()
@@ -184,7 +189,7 @@ def test_build_switches_the_alias_atomically_and_drops_the_old_index(
     es.index(store.get_many(ids[:10]))
     assert es.count(SearchQuery()) == 10
     done: list[int] = []
-    report = es.build(store.iter_items(), on_done=done.append)
+    report = es.build(list(store.iter_items()), on_done=done.append)
     assert report.index == f"{es.alias}-v2" and report.previous == [f"{es.alias}-v1"]
     assert report.indexed == 30 and report.rejected == {} and sum(done) == 30
     assert es.indices() == [f"{es.alias}-v2"] and es.generations() == [f"{es.alias}-v2"]
@@ -193,7 +198,7 @@ def test_build_switches_the_alias_atomically_and_drops_the_old_index(
     # Bulk-load settings are restored before the index goes live.
     assert settings["index"].get("refresh_interval") in (None, "1s")
     assert settings["index"]["translog"]["durability"] == "request"
-    again = es.build(store.iter_items(), keep_previous=True)
+    again = es.build(list(store.iter_items()), keep_previous=True)
     assert again.index == f"{es.alias}-v3"
     assert es.indices() == [f"{es.alias}-v3"]
     assert es.generations() == [f"{es.alias}-v2", f"{es.alias}-v3"]
