@@ -380,9 +380,10 @@ def indexing(
     client: Elasticsearch, url: str, items: list[StoredItem], args: argparse.Namespace
 ) -> dict[str, object]:
     """Alternate baseline and Veille rounds on the same items; optionally sweep batch sizes."""
-    # Warm up the JVM on both paths before timing anything.
-    baseline_index(client, "bench-warmup", items[:10_000])
-    veille_index(url, "bench-warmup-veille", items[:10_000])
+    # Warm up the JVM on both paths before timing anything (shorter warm-ups left the
+    # first timed round visibly slower).
+    baseline_index(client, "bench-warmup", items[:30_000])
+    veille_index(url, "bench-warmup-veille", items[:30_000])
     client.indices.delete(index="bench-warmup", ignore_unavailable=True)
     ElasticBackend(ElasticsearchSettings(url=url, index="bench-warmup-veille")).drop()
     out: dict[str, object] = {"batch_size": elastic.BATCH_SIZE, "threads": elastic.BUILD_THREADS}
