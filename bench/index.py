@@ -370,6 +370,16 @@ def record_took(backend: ElasticBackend) -> list[float]:
     return took
 
 
+def quiesce(client: Elasticsearch, limit: float = 120) -> None:
+    """Wait until the node runs no merge, so the next timed run starts from rest."""
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        stats = client.nodes.stats(metric="indices", index_metric="merge")["nodes"]
+        if not any(n["indices"]["merges"]["current"] for n in stats.values()):
+            return
+        time.sleep(0.5)
+
+
 def es_cpu_ms(client: Elasticsearch) -> int:
     """CPU time the Elasticsearch process has used so far, in ms (from its node stats)."""
     stats = client.nodes.stats(metric="process")["nodes"]
@@ -404,6 +414,9 @@ def indexing(
     cpu: dict[str, list[float]] = {"baseline": [], "veille": []}
     for r in range(args.rounds):
         for name in ("baseline", "veille"):
+            # Neither contender pays for the other's leftover merges.
+            client.indices.delete(index="bench-baseline", ignore_unavailable=True)
+            quiesce(client)
             before = es_cpu_ms(client)
             if name == "baseline":
                 rate = baseline_index(client, "bench-baseline", items)
