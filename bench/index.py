@@ -404,6 +404,8 @@ def indexing(
         for threads in (1, 2, 3, 4):
             for size in (250, 500, 1000, 2000):
                 elastic.BUILD_THREADS, elastic.BATCH_SIZE = threads, size
+                ElasticBackend(ElasticsearchSettings(url=url, index="bench-sweep")).drop()
+                quiesce(client)
                 rate = round(veille_index(url, "bench-sweep", subset))
                 sweep[f"{threads} threads, batch {size}"] = rate
                 console.print(f"  {threads} threads, batch {size:>4}: {rate:,} docs/s")
