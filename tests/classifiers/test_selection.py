@@ -40,10 +40,10 @@ def test_enough_data_picks_one_of_the_candidates_and_the_pipeline_uses_it() -> N
     model = TextClassifier().fit(texts, labels)
     assert model.features.char_weight in CANDIDATES
     assert model.predict_labels(["parcel lockers freight news"]) == [["logistics"]]
-    # Multi-label targets go through the same selection.
+    # Multi-label data keeps the full weight (a candidate costs one SVM per label).
     multi = [[y] if i % 5 else [y, "seo"] for i, y in enumerate(labels)]
     model = TextClassifier().fit(texts, multi)
-    assert model.features.char_weight in CANDIDATES
+    assert model.features.char_weight == 1.0
 
 
 def test_nb_ratios_favour_the_features_of_the_positive_class() -> None:
