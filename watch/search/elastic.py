@@ -41,9 +41,9 @@ if TYPE_CHECKING:
 MAPPING_VERSION = 1
 # Documents per bulk request, and bulk requests in flight while `veille reindex` builds
 # an index: measured by `bench/index.py --batch-sweep` (docs/benchmarks.md). On 2 cores
-# 2 KB news items go fastest with 500 per request and 4 requests in flight: both of the
-# node's write threads stay busy, with the next requests already queued behind them.
-BATCH_SIZE = 500
+# 2 KB news items go fastest with 1,000 per request and 4 requests in flight: both of
+# the node's write threads stay busy, with the next requests already queued behind them.
+BATCH_SIZE = 1000
 BUILD_THREADS = 4
 # Whole rounds of re-sending documents that failed with 429/5xx, with backoff between.
 RETRY_ROUNDS = 4
