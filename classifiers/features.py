@@ -101,6 +101,33 @@ class _Rows:
         return len(self.indptr) - 1
 
 
+@dataclass
+class _Batch:
+    """A batch's tokens: each distinct token once, and each occurrence as (document, token)."""
+
+    tokens: list[str]
+    ids: np.ndarray
+    doc_of: np.ndarray
+    n_docs: int
+
+    @classmethod
+    def of(cls, docs: list[list[str]]) -> _Batch:
+        """Number the distinct tokens of `docs` in order of first occurrence."""
+        lengths = np.fromiter(map(len, docs), dtype=np.int64, count=len(docs))
+        flat = list(chain.from_iterable(docs))
+        # A small dict local to the batch: cheap look-ups, unlike the vocabulary's.
+        first: dict[str, int] = {}
+        position = np.fromiter(map(first.setdefault, flat, count()), np.int64, len(flat))
+        dense = np.zeros(len(flat), dtype=np.int64)
+        dense[np.fromiter(first.values(), np.int64, len(first))] = np.arange(len(first))
+        return cls(
+            tokens=list(first),
+            ids=dense[position],
+            doc_of=np.repeat(np.arange(len(docs), dtype=np.int64), lengths),
+            n_docs=len(docs),
+        )
+
+
 class TextFeatures(TransformerMixin, BaseEstimator):
     """Word 1..`word_ngrams`-grams and sub-word units, binary (or sublinear) TF-IDF.
 
@@ -179,11 +206,11 @@ class TextFeatures(TransformerMixin, BaseEstimator):
 
         `folded` says the texts already went through fold(), to save doing it twice.
         """
-        docs = [tokenize(t, self.max_chars, folded) for t in texts]
-        words = self._count_known_words(docs)
+        batch = _Batch.of([tokenize(t, self.max_chars, folded) for t in texts])
+        words = self._count_known_words(batch)
         blocks = [self._weigh(words, self.word_idf_, 1.0)]
         if self.char_idf_.size:
-            chars = self._count_chars(docs, self.char_index, grow=False)
+            chars = self._count_known_units(batch)
             blocks.append(self._weigh(chars, self.char_idf_, float(self.char_weight)))
         return _hstack(blocks)
 
@@ -304,14 +331,16 @@ class TextFeatures(TransformerMixin, BaseEstimator):
             self._ngram_lookup = tables
         return tables
 
-    def _count_known_words(self, docs: list[list[str]]) -> _Rows:
+    def _count_known_words(self, batch: _Batch) -> _Rows:
         """Counts of the known unigrams and bigrams of each document, batch-wise in numpy."""
         unigrams, bigram_keys, bigram_cols = self._ngram_tables()
-        n_docs, n_cols = len(docs), len(self.word_index)
-        lengths = np.fromiter(map(len, docs), dtype=np.int64, count=n_docs)
-        flat = list(chain.from_iterable(docs))
-        cols = np.fromiter(map(unigrams.get, flat, repeat(-1)), dtype=np.int64, count=len(flat))
-        doc_of = np.repeat(np.arange(n_docs, dtype=np.int64), lengths)
+        n_docs, n_cols = batch.n_docs, len(self.word_index)
+        # One look-up per distinct token of the batch, not per occurrence.
+        distinct = np.fromiter(
+            map(unigrams.get, batch.tokens, repeat(-1)), dtype=np.int64, count=len(batch.tokens)
+        )
+        cols = distinct[batch.ids]
+        doc_of = batch.doc_of
         known = cols >= 0
         rows, found = [doc_of[known]], [cols[known]]
         if self.word_ngrams >= 2 and bigram_keys.size and cols.size > 1:
@@ -334,6 +363,41 @@ class TextFeatures(TransformerMixin, BaseEstimator):
             counts.data.astype(np.float64),
             counts.indices.astype(np.int64),
             counts.indptr.astype(np.int64),
+            n_cols,
+        )
+
+    def _count_known_units(self, batch: _Batch) -> _Rows:
+        """Sub-word unit counts: (document x token counts) @ (token x unit counts)."""
+        index = self.char_index
+        cache: dict[str, np.ndarray] = self.__dict__.setdefault("_char_cache", {})
+        if len(cache) > _CACHE_LIMIT:
+            cache.clear()
+        units = list(map(cache.get, batch.tokens))
+        prefixes = tuple(self.prefixes or ())
+        ngrams = tuple(self.char_ngrams) if self.char_ngrams else None
+        for i in [i for i, cols in enumerate(units) if cols is None]:
+            units[i] = cache[batch.tokens[i]] = _word_unit_cols(
+                batch.tokens[i], prefixes, ngrams, index, False
+            )
+        n_tokens, n_cols = len(units), len(index)
+        if not n_tokens:
+            empty = np.zeros(0, np.int64)
+            return _Rows(np.zeros(0), empty, np.zeros(batch.n_docs + 1, np.int64), n_cols)
+        sizes = np.fromiter(map(len, units), dtype=np.int64, count=n_tokens)
+        unit_cols = np.concatenate(units)
+        token_units = sp.csr_matrix(
+            (np.ones(unit_cols.size), unit_cols, np.concatenate(([0], np.cumsum(sizes)))),
+            shape=(n_tokens, max(n_cols, 1)),
+        )
+        token_counts = sp.csr_matrix(
+            (np.ones(batch.ids.size), (batch.doc_of, batch.ids)), shape=(batch.n_docs, n_tokens)
+        )
+        summed = sp.csr_matrix(token_counts @ token_units)
+        summed.sum_duplicates()
+        return _Rows(
+            summed.data.astype(np.float64),
+            summed.indices.astype(np.int64),
+            summed.indptr.astype(np.int64),
             n_cols,
         )
 

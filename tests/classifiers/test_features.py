@@ -113,3 +113,11 @@ def test_terms_pack_round_trip() -> None:
     terms = ["core update", "paiement", "émission", "# paie"]
     assert unpack_terms(pack_terms(terms)) == terms
     assert unpack_terms(pack_terms([])) == []
+
+
+def test_transform_matches_the_training_matrix_sub_words_included() -> None:
+    # transform() counts per distinct token of a batch; fitting counts per document.
+    for features in (TextFeatures(), TextFeatures(prefixes=(3,), char_ngrams=(2, 4), min_df=2)):
+        X = features.fit_transform(TEXTS)
+        assert abs(features.transform(TEXTS) - X).max() < 1e-9
+        assert features.transform([]).shape == (0, X.shape[1])
