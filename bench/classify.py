@@ -175,6 +175,9 @@ def main() -> int:
     parser.add_argument("--items", type=int, default=4000, help="items for the speed test")
     parser.add_argument("--json", action="store_true", help="print JSON only")
     parser.add_argument(
+        "--speed-only", action="store_true", help="only measure tagging throughput (no CV)"
+    )
+    parser.add_argument(
         "--with-rule",
         action="store_true",
         help="also run the baseline with the at-least-one rule (multi-label data)",
@@ -187,6 +190,11 @@ def main() -> int:
             dataset = load_dataset(args.data, parse_fields(args.text_fields), args.label_field)
     else:
         dataset = seed_dataset()
+    if args.speed_only:
+        with console.status("measuring tagging throughput (training on all the data first)"):
+            speed = throughput(dataset, args.items)
+        _print_speed(console, speed, as_json=args.json, source=dataset.source)
+        return 0
     pipelines: dict[str, Any] = {"baseline": Baseline, "veille": TextClassifier}
     if args.with_rule and dataset.multilabel:
         pipelines["baseline+at-least-one"] = BaselineAtLeastOne
@@ -208,6 +216,7 @@ def main() -> int:
         "date": datetime.now(UTC).date().isoformat(),
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.python_version()}",
         "cpu": pinned,
+        "load_average": os.getloadavg(),
         "sklearn": sklearn.__version__,
         "data": dataset.source,
         "task": "multilabel" if dataset.multilabel else "multiclass",
@@ -242,6 +251,32 @@ def main() -> int:
     return 0
 
 
+def _print_speed(
+    console: Console, s: dict[str, Any], as_json: bool = False, source: str = ""
+) -> None:
+    """The throughput table (or JSON)."""
+    if as_json:
+        print(json.dumps({"data": source, "load_average": os.getloadavg(), "speed": s}, indent=2))
+        return
+    speed = Table("tagging ~2 KB items, one core", "items/s (CPU)", "items/s (wall)")
+    speed.add_row(
+        "veille Tagger.tag_many (vectorise+predict+rules)",
+        f"{s['veille']['items_per_s_cpu']:.0f}",
+        f"{s['veille']['items_per_s_wall']:.0f}",
+    )
+    speed.add_row(
+        "veille Tagger.tag, one item per call",
+        f"{s['veille_single']['items_per_s_cpu']:.0f}",
+        f"{s['veille_single']['items_per_s_wall']:.0f}",
+    )
+    speed.add_row(
+        "baseline predict (vectorise+predict)",
+        f"{s['baseline']['items_per_s_cpu']:.0f}",
+        f"{s['baseline']['items_per_s_wall']:.0f}",
+    )
+    console.print(speed)
+
+
 def _print(console: Console, r: dict[str, Any]) -> None:
     console.print(
         f"[bold]Classifier benchmark[/] {r['date']}: {r['data']} ({r['task']}, "
@@ -267,24 +302,7 @@ def _print(console: Console, r: dict[str, Any]) -> None:
             f"{q['train_wall_s']:.2f}",
         )
     console.print(table)
-    s = r["speed"]
-    speed = Table("tagging ~2 KB items, one core", "items/s (CPU)", "items/s (wall)")
-    speed.add_row(
-        "veille Tagger.tag_many (vectorise+predict+rules)",
-        f"{s['veille']['items_per_s_cpu']:.0f}",
-        f"{s['veille']['items_per_s_wall']:.0f}",
-    )
-    speed.add_row(
-        "veille Tagger.tag, one item per call",
-        f"{s['veille_single']['items_per_s_cpu']:.0f}",
-        f"{s['veille_single']['items_per_s_wall']:.0f}",
-    )
-    speed.add_row(
-        "baseline predict (vectorise+predict)",
-        f"{s['baseline']['items_per_s_cpu']:.0f}",
-        f"{s['baseline']['items_per_s_wall']:.0f}",
-    )
-    console.print(speed)
+    _print_speed(console, r["speed"])
     g = r["goals"]
     console.print(
         f"macro-F1 gain {g['macro_f1_gain']:+.4f} (goal >= +{F1_MARGIN}): "
