@@ -52,10 +52,15 @@ class LabelModel(ClassifierMixin, BaseEstimator):
         max_iter: int = 1000,
         nb_alpha: float | None = 1.0,
         multilabel_class_weight: str | None = None,
+        tol: float = 1e-3,
     ) -> None:
         self.C = C
         self.class_weight = class_weight
         self.multilabel_class_weight = multilabel_class_weight
+        # Stopping tolerance of liblinear's dual solver. scikit-learn's default is 1e-4,
+        # liblinear's own 0.1; 1e-3 gave the same predictions on BBC News, AG News and
+        # 20 Newsgroups in 0.7x the time (class-weighted NB-scaled problems converge slowly).
+        self.tol = tol
         self.at_least_one = at_least_one
         self.max_iter = max_iter
         # Laplace smoothing of the NB log-count ratios; None trains plain SVMs.
@@ -77,7 +82,9 @@ class LabelModel(ClassifierMixin, BaseEstimator):
 
     def _svm(self) -> LinearSVC:
         weight = self.multilabel_class_weight if self.multilabel_ else self.class_weight
-        return LinearSVC(C=self.C, class_weight=weight, max_iter=self.max_iter, random_state=0)
+        return LinearSVC(
+            C=self.C, class_weight=weight, tol=self.tol, max_iter=self.max_iter, random_state=0
+        )
 
     def _fit_multiclass(self, X: sp.csr_matrix, y: list[str], progress: Progress | None) -> None:
         labels = sorted(set(y))
