@@ -1,7 +1,11 @@
 """Classifier benchmark: Veille's pipeline beside the TF-IDF + LinearSVC baseline, same folds.
 
 Usage: python bench/classify.py [--data FILE] [--text-fields F,F] [--label-field F]
-                                [--folds 5] [--items 4000] [--json]
+                                [--folds 5] [--items 4000] [--speed-only] [--json]
+
+Data: CSV, TSV or JSONL; the label field holds one value (single-label) or a
+JSON list / ``a|b`` values (multi-label). Large files (tens of thousands of
+rows) are fine: a progress bar counts (fold, pipeline) steps with elapsed time.
 
 Quality: K-fold cross-validation (default 5) of both pipelines on the SAME
 stratified folds in the same run (default data: the bundled seed set). The
