@@ -58,22 +58,46 @@ def plain_text(value: str | None) -> str:
 
 
 def snippet_segments(snippet: str) -> list[tuple[str, bool]]:
-    """A backend snippet (escaped HTML with <mark>) as (plain text, highlighted) segments."""
+    """A backend snippet (escaped HTML with <mark>) as (plain text, highlighted) segments.
+
+    Whitespace between segments is kept as one space, also when it stands alone
+    between two marks ("<mark>third-party</mark> <mark>sellers</mark>"), and it
+    stays outside the marks.
+    """
     segments: list[tuple[str, bool]] = []
     marked = False
+    space = False  # whitespace since the last segment's text
     for part in _MARK.split(snippet or ""):
         if part == "<mark>":
             marked = True
-        elif part == "</mark>":
+            continue
+        if part == "</mark>":
             marked = False
-        else:
-            text = plain_text(part)
-            if text:
-                # Keep a space between segments that plain_text trimmed.
-                lead = " " if part[:1].isspace() and segments else ""
-                trail = " " if part[-1:].isspace() else ""
-                segments.append((lead + text + trail, marked))
+            continue
+        decoded = _decoded(part)
+        words = decoded.split()
+        if not words:
+            space = space or bool(decoded)
+            continue
+        text = " ".join(words)
+        if segments and (space or decoded[0].isspace()):
+            last, last_marked = segments[-1]
+            if not last_marked:
+                segments[-1] = (last + " ", False)
+            elif not marked:
+                text = " " + text
+            else:
+                segments.append((" ", False))
+        segments.append((text, marked))
+        space = decoded[-1].isspace()
     return segments
+
+
+def _decoded(part: str) -> str:
+    """Snippet text with entities decoded, tags as spaces and control characters dropped."""
+    if "<" not in part and "&" not in part:
+        return _CONTROL.sub("", part)
+    return _CONTROL.sub("", _TAG.sub(" ", html.unescape(part)))
 
 
 def safe_link(url: str | None) -> str | None:

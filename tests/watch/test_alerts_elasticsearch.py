@@ -62,3 +62,46 @@ def test_alerts_run_on_elasticsearch_and_wait_for_items_not_yet_indexed(
         assert len(smtp_sink.messages) == 2
     finally:
         ElasticBackend(config.settings.search.elasticsearch).drop()
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "elasticsearch"])
+def test_alert_mail_keeps_the_space_between_two_highlighted_words(
+    tmp_path: Path, smtp_sink: SmtpSink, request: pytest.FixtureRequest, backend: str
+) -> None:
+    # "third-party sellers" comes back as <mark>third-party</mark> <mark>sellers</mark>
+    # (Elasticsearch even marks "third" and "party" apart): the lone space between
+    # two marks used to vanish from the mail ("third-partysellers").
+    settings = ""
+    if backend == "elasticsearch":
+        es = throwaway_settings(request.getfixturevalue("elasticsearch_url"), "space")
+        settings = f"""
+        search:
+          backend: elasticsearch
+          elasticsearch: {{url: "{es.url}", index: {es.index}, replicas: 0}}
+        """
+    config = make_watch(
+        tmp_path,
+        smtp_sink,
+        """
+        alerts:
+          - {name: sellers, query: "third-party sellers", recipients: [pm@shop.test]}
+        """,
+        settings=settings,
+    )
+    text = "Marketplaces now charge third-party sellers a listing fee in every country."
+    try:
+        with Store(config.db_path) as store:
+            add_item(store, "Listing fees", text)
+            indexer.enqueue_changed(config, store, [1])
+            indexer.sync(config, store)
+        run_alerts(config)
+        [mail] = smtp_sink.messages
+        assert text in mail.part("plain")
+        html_part = mail.part("html")
+        assert "third-partysellers" not in html_part
+        assert "<mark>sellers</mark>" in html_part
+        # The space stays outside the marks.
+        assert "</mark> <mark>sellers</mark>" in html_part
+    finally:
+        if backend == "elasticsearch":
+            ElasticBackend(config.settings.search.elasticsearch).drop()

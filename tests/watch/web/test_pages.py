@@ -49,6 +49,15 @@ def test_snippet_markup_leaves_only_mark_tags_live() -> None:
     )
 
 
+def test_snippet_markup_keeps_the_space_between_two_marks() -> None:
+    # The shape both backends return for the query: third-party sellers.
+    for snippet in (
+        "charge <mark>third</mark>-<mark>party</mark> <mark>sellers</mark> a fee",
+        "charge <mark>third-party</mark> <mark>sellers</mark> a fee",
+    ):
+        assert str(snippet_markup(snippet)) == snippet
+
+
 def test_malformed_query_gets_a_clear_message_and_keeps_the_box(served: Served) -> None:
     html = page(served, "/?q=%22price+drop", status=400)
     alert = re.search(r'role="alert">(.*?)</div>', html, re.DOTALL)
