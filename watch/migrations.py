@@ -7,7 +7,14 @@ at the end; never edit one that has shipped.
 
 from __future__ import annotations
 
-MIGRATIONS: list[tuple[str, str]] = [
+import sqlite3
+from collections.abc import Callable
+
+# A migration is an SQL script, or a function run on the connection inside the
+# migration's transaction (for data that SQL alone cannot recompute).
+Migration = str | Callable[[sqlite3.Connection], None]
+
+MIGRATIONS: list[tuple[str, Migration]] = [
     (
         "0001_core",
         """
@@ -260,3 +267,38 @@ MIGRATIONS: list[tuple[str, str]] = [
         """,
     ),
 ]
+
+
+def _recompute_signatures(conn: sqlite3.Connection) -> None:
+    """Recompute every item's near-duplicate signature and band keys with the current scheme.
+
+    watch/dedupe.py moved from datasketch's MinHash (SHA-1 per shingle) to its
+    own numpy MinHash: a signature of one scheme never matches one of the
+    other, so without this a stored story would no longer catch its syndicated
+    copies. Signatures come from the stored title and text (or summary), as on
+    insert. Cluster ids are kept as they are: no item changes cluster.
+    """
+    from watch import dedupe  # here: only this migration needs it
+
+    conn.execute("DELETE FROM item_bands")
+    last = 0
+    while True:
+        rows = conn.execute(
+            "SELECT id, title, text, summary FROM items WHERE id > ? ORDER BY id LIMIT 500",
+            (last,),
+        ).fetchall()
+        if not rows:
+            break
+        blobs, bands = [], []
+        for item_id, title, text, summary in rows:
+            sig = dedupe.signature(dedupe.signed_text(title, text, summary))
+            blobs.append((dedupe.to_blob(sig) if sig is not None else None, item_id))
+            if sig is not None:
+                bands.extend((key, item_id) for key in dedupe.band_keys(sig))
+        conn.executemany("UPDATE items SET signature = ? WHERE id = ?", blobs)
+        conn.executemany("INSERT OR IGNORE INTO item_bands VALUES (?, ?)", bands)
+        last = rows[-1][0]
+
+
+# Appended after the list because it names a function defined above.
+MIGRATIONS.append(("0006_signature_numpy", _recompute_signatures))

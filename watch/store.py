@@ -166,12 +166,15 @@ class Store:
         )
         done = {r[0] for r in self.conn.execute("SELECT name FROM schema_migrations")}
         applied = []
-        for name, sql in sorted(MIGRATIONS):
+        for name, step in sorted(MIGRATIONS, key=lambda migration: migration[0]):
             if name in done:
                 continue
             with self.transaction():
-                for statement in _split_sql(sql):
-                    self.conn.execute(statement)
+                if callable(step):
+                    step(self.conn)
+                else:
+                    for statement in _split_sql(step):
+                        self.conn.execute(statement)
                 self.conn.execute("INSERT INTO schema_migrations VALUES (?, ?)", (name, now_iso()))
             applied.append(name)
         return applied
@@ -203,7 +206,9 @@ class Store:
                 return UpsertResult("updated", row["id"], row["cluster_id"])
             sig = signature
             if sig is None:
-                sig = dedupe.signature(f"{article.title}\n{article.text or article.summary}")
+                sig = dedupe.signature(
+                    dedupe.signed_text(article.title, article.text, article.summary)
+                )
             cluster = self._find_cluster(sig) if sig is not None else None
             item_id = self._insert(canonical, article, sig)
             cluster_id = cluster if cluster is not None else item_id
