@@ -1,6 +1,7 @@
 """Article-extraction benchmark: Veille's extractor beside plain trafilatura, same pages, same run.
 
 Usage: python bench/extract.py DATA_DIR [--json] [--half a|b] [--rounds N] [--details FILE]
+       python bench/extract.py --stages DIR [--limit N] [--rounds N] [--json]
 
 DATA_DIR holds `ground-truth.json` (key -> {"url", "articleBody"}) and
 `html/<key>.html.gz`, as in ../shared/benchmarks/article-extraction/. The metric
@@ -14,6 +15,12 @@ the baseline is `trafilatura.extract(html)` with default options. Calls alternat
 page by page on one core (the process is pinned when the OS allows), after an
 untimed warm-up pass. Wall-clock and CPU-time rates are both reported: on a busy
 machine the CPU-time ratio is the steadier one.
+
+With `--stages`, DIR is any directory of `.html` or `.html.gz` files (searched
+recursively, no ground truth needed): the script prints the CPU milliseconds per page
+each stage of Veille's extraction takes (parse, metadata, trafilatura, recovery,
+cleaning, text, language, date search), beside plain `trafilatura.extract` on the
+same pages, so one can see where the time goes on a given kind of page.
 """
 
 from __future__ import annotations
@@ -23,10 +30,11 @@ import gzip
 import json
 import os
 import platform
+import random
 import re
 import sys
 import time
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -39,6 +47,7 @@ from rich.table import Table
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from watch.extract import extract
+from watch.urls import find_rel_canonical
 
 TOKEN = re.compile(r"\w+")
 SHINGLE = 4
@@ -183,6 +192,101 @@ def run(
     return scores, outputs
 
 
+class StageTimes:
+    """A `watch.extract.StageClock` that sums CPU time per stage over many pages."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = defaultdict(float)
+        self.pages: dict[str, int] = defaultdict(int)
+        self._last = time.process_time()
+
+    def start(self) -> None:
+        """Start timing a page."""
+        self._last = time.process_time()
+
+    def lap(self, stage: str) -> None:
+        """Charge the CPU time since the previous lap to `stage`."""
+        now = time.process_time()
+        self.seconds[stage] += now - self._last
+        self.pages[stage] += 1
+        self._last = now
+
+
+def html_files(directory: Path, limit: int | None) -> list[Path]:
+    """The .html and .html.gz files under a directory, a seeded sample of `limit` of them."""
+    files = sorted(
+        p for p in directory.rglob("*") if p.name.endswith((".html", ".htm", ".html.gz"))
+    )
+    if not files:
+        raise SystemExit(f"{directory}: no .html or .html.gz files found")
+    if limit and len(files) > limit:
+        files = sorted(random.Random(0).sample(files, limit))
+    return files
+
+
+def read_page(path: Path) -> bytes:
+    """A page's bytes, decompressed when gzipped."""
+    data = path.read_bytes()
+    return gzip.decompress(data) if path.name.endswith(".gz") else data
+
+
+def stage_profile(pages: list[bytes], rounds: int, console: Console) -> dict:
+    """CPU ms per page of each extraction stage, and of plain trafilatura, on the same pages."""
+    for page in pages[:50]:  # warm-up: lazy imports and models
+        extract(page)
+        trafilatura.extract(page)
+    clock = StageTimes()
+    totals = dict.fromkeys(("veille", "trafilatura", "rel=canonical scan"), 0.0)
+    with Progress(console=console, transient=True) as progress:
+        task = progress.add_task("profiling", total=len(pages) * rounds)
+        for _ in range(rounds):
+            for page in pages:
+                clock.start()
+                start = clock._last
+                extract(page, clock=clock)
+                totals["veille"] += time.process_time() - start
+                start = time.process_time()
+                find_rel_canonical(page, "http://example.com/")
+                middle = time.process_time()
+                trafilatura.extract(page)
+                totals["rel=canonical scan"] += middle - start
+                totals["trafilatura"] += time.process_time() - middle
+                progress.advance(task)
+    count = len(pages) * rounds
+    stages = {
+        name: {"ms_per_page": 1000 * seconds / count, "pages": clock.pages[name] // rounds}
+        for name, seconds in clock.seconds.items()
+    }
+    other = totals["veille"] - sum(clock.seconds.values())
+    stages["other"] = {"ms_per_page": 1000 * other / count, "pages": len(pages)}
+    return {
+        "pages": len(pages),
+        "rounds": rounds,
+        "stages": stages,
+        "veille_ms_per_page": 1000 * totals["veille"] / count,
+        "trafilatura_ms_per_page": 1000 * totals["trafilatura"] / count,
+        "rel_canonical_ms_per_page": 1000 * totals["rel=canonical scan"] / count,
+    }
+
+
+def print_stages(report: dict, console: Console) -> None:
+    """The stage profile as a table."""
+    table = Table(
+        title=f"Extraction stages, CPU ms per page ({report['pages']} pages x "
+        f"{report['rounds']} rounds, {report['cpu']})"
+    )
+    table.add_column("stage")
+    table.add_column("ms/page", justify="right")
+    table.add_column("pages that ran it", justify="right")
+    for name, row in report["stages"].items():
+        table.add_row(name, f"{row['ms_per_page']:.3f}", str(row["pages"]))
+    table.add_row("Veille extract(), total", f"{report['veille_ms_per_page']:.3f}", "")
+    table.add_row("plain trafilatura.extract", f"{report['trafilatura_ms_per_page']:.3f}", "")
+    table.add_row("find_rel_canonical (crawler)", f"{report['rel_canonical_ms_per_page']:.3f}", "")
+    console.print(table)
+    console.print("ms/page is averaged over all pages, including those that skip a stage.")
+
+
 def pin_to_one_core() -> str:
     """Keep the benchmark on one CPU, so both extractors get the same single core."""
     if hasattr(os, "sched_setaffinity"):
@@ -195,13 +299,30 @@ def pin_to_one_core() -> str:
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark and print the side-by-side figures."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("data_dir", type=Path, help="directory with ground-truth.json and html/")
+    parser.add_argument(
+        "data_dir",
+        type=Path,
+        help="directory with ground-truth.json and html/ (with --stages: any .html files)",
+    )
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     parser.add_argument("--half", choices=("all", "a", "b"), default="all", help="key half")
     parser.add_argument("--rounds", type=int, default=3, help="passes over the pages for timing")
     parser.add_argument("--details", type=Path, help="write per-page scores and texts (JSONL)")
+    parser.add_argument(
+        "--stages", action="store_true", help="profile the extraction stages on DATA_DIR's pages"
+    )
+    parser.add_argument("--limit", type=int, help="with --stages: a seeded sample of N pages")
     args = parser.parse_args(argv)
     console = Console(stderr=True)
+    if args.stages:
+        pages = [read_page(path) for path in html_files(args.data_dir, args.limit)]
+        pinned = pin_to_one_core()
+        report = stage_profile(pages, max(1, args.rounds), console) | {"cpu": pinned}
+        if args.json:
+            print(json.dumps(report, indent=2))
+        else:
+            print_stages(report, Console())
+        return 0
 
     truths, pages = load_pages(args.data_dir, args.half)
     pinned = pin_to_one_core()

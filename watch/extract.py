@@ -17,6 +17,7 @@ import logging
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Protocol
 
 import lxml.html
 import trafilatura
@@ -50,6 +51,21 @@ _PARSER = lxml.html.HTMLParser(
 FALLBACK_BELOW_CHARS = 600
 SUMMARY_CHARS = 300
 _SENTENCE_END = re.compile(r"(?<=[.!?…。])\s+")
+
+
+class StageClock(Protocol):
+    """Receives the end of each extraction stage (a profiler; see `bench/extract.py --stages`)."""
+
+    def lap(self, stage: str) -> None:
+        """Charge the time since the previous lap to `stage`."""
+
+
+class _NoClock:
+    def lap(self, stage: str) -> None:
+        pass
+
+
+_NO_CLOCK = _NoClock()
 
 
 @dataclass
@@ -92,26 +108,36 @@ def parse_html(html: str | bytes, content_type: str | None = None) -> HtmlElemen
 
 
 def extract(
-    html: str | bytes, url: str | None = None, *, content_type: str | None = None
+    html: str | bytes,
+    url: str | None = None,
+    *,
+    content_type: str | None = None,
+    clock: StageClock | None = None,
 ) -> Extracted:
     """Extract the main article text and metadata from a page; never raises."""
     try:
-        return _extract(html, url, content_type)
+        return _extract(html, url, content_type, clock or _NO_CLOCK)
     except Exception:  # a broken page must never stop a crawl: log it, return nothing
         LOGGER.warning("extraction failed for %s", url or "<page>", exc_info=True)
         return Extracted(url, "", "", "", None, None, None)
 
 
-def _extract(html: str | bytes, url: str | None, content_type: str | None) -> Extracted:
+def _extract(
+    html: str | bytes, url: str | None, content_type: str | None, clock: StageClock
+) -> Extracted:
     tree = parse_html(html, content_type) if html else None
+    clock.lap("parse")
     if tree is None:
         return Extracted(url, "", "", "", None, None, None)
     meta = read_metadata(tree, url)
-    text = main_text(tree, url, meta)
+    clock.lap("metadata")
+    text = main_text(tree, url, meta, clock)
     language = page_language(meta.languages, text or meta.title)
+    clock.lap("language")
     if meta.published is None:
         # Last: the date search may prune the tree, which nothing needs any more.
         meta.published = guess_published(tree, url or meta.canonical_url)
+        clock.lap("date search")
     return Extracted(
         url=url,
         title=meta.title,
@@ -137,19 +163,27 @@ def _body(tree: HtmlElement, url: str | None, fast: bool) -> HtmlElement | None:
     return None if doc is None else doc.body
 
 
-def main_text(tree: HtmlElement, url: str | None, meta: PageMetadata) -> str:
+def main_text(
+    tree: HtmlElement, url: str | None, meta: PageMetadata, clock: StageClock = _NO_CLOCK
+) -> str:
     """The article body as plain text, one paragraph per line."""
     body = _body(tree, url, fast=True)
     size = _text_size(body)
+    clock.lap("trafilatura")
     if size < FALLBACK_BELOW_CHARS:
         full = _body(tree, url, fast=False)
         if _text_size(full) > size:
             body = full
+        clock.lap("trafilatura full")
     if body is None:
         return ""
     recover_paragraphs(body, tree)
+    clock.lap("recovery")
     clean_body(body, tree, meta)
-    return xmltotxt(body, False).strip()
+    clock.lap("cleaning")
+    text = xmltotxt(body, False).strip()
+    clock.lap("text")
+    return text
 
 
 def _text_size(body: HtmlElement | None) -> int:

@@ -167,3 +167,19 @@ def test_authors_fall_back_to_a_byline_element_when_meta_author_is_a_url() -> No
         "</article></body></html>"
     )
     assert extract(html).authors == ["Nora Quinn", "Sam Ito"]
+
+
+def test_a_stage_clock_hears_each_stage_of_an_extraction_in_order(english: Extracted) -> None:
+    class Recorder:
+        def __init__(self) -> None:
+            self.stages: list[str] = []
+
+        def lap(self, stage: str) -> None:
+            self.stages.append(stage)
+
+    clock = Recorder()
+    timed = extract(page("article_en.html"), url=english.url, clock=clock)
+    assert clock.stages[:2] == ["parse", "metadata"]
+    assert clock.stages[2] == "trafilatura"
+    assert clock.stages[-4:] == ["recovery", "cleaning", "text", "language"]
+    assert timed == english  # the clock only watches
