@@ -30,6 +30,7 @@ from elasticsearch import Elasticsearch, helpers
 from watch.config import ElasticsearchSettings
 from watch.errors import UserError
 from watch.search.backend import FacetBucket, Hit, QueryError, SearchQuery, SearchResult
+from watch.search.folding import fold
 from watch.search.query import AnyOf, Query, Term, check
 from watch.store import StoredItem, to_iso
 
@@ -38,7 +39,9 @@ if TYPE_CHECKING:
     from watch.store import Store
 
 # Bump when the mapping changes; `veille reindex` then builds an index with the new one.
-MAPPING_VERSION = 1
+# Commands refuse an index built with an older version (see MappingOutdated).
+# 2: searched text is folded like SQLite's (watch.search.folding), in *_folded fields.
+MAPPING_VERSION = 2
 # Documents per bulk request, and bulk requests in flight while `veille reindex` builds
 # an index: measured by `bench/index.py --batch-sweep` (docs/benchmarks.md). On 2 cores
 # 2 KB news items go fastest with 1,000 per request and 4 requests in flight: both of
@@ -53,8 +56,11 @@ SNIPPET_CHARS = 160
 PLAIN_SNIPPET_CHARS = 220
 # Cardinality counts (collapsed totals) are exact below this many clusters.
 CARDINALITY_PRECISION = 40_000
+# The text fields shown to users; each is searched through its folded copy.
+TEXT_FIELDS = ("title", "summary", "text")
+FOLDED = {name: f"{name}_folded" for name in TEXT_FIELDS}
 # Boosts mirroring the embedded backend's BM25 column weights.
-SEARCH_FIELDS = ["title^10", "summary^4", "text"]
+SEARCH_FIELDS = [f"{FOLDED['title']}^10", f"{FOLDED['summary']}^4", FOLDED["text"]]
 HIT_FIELDS = [
     "id",
     "title",
@@ -77,9 +83,28 @@ class SearchUnavailable(UserError):
     """Elasticsearch cannot be reached or keeps failing; the store still has everything."""
 
 
+class MappingOutdated(UserError):
+    """The live index was built with an older mapping: `veille reindex` rebuilds it."""
+
+
 def mapping(settings: ElasticsearchSettings) -> dict[str, Any]:
-    """The index mapping: analyzed text, keywords for filters and facets, real dates."""
-    text = {"type": "text", "analyzer": settings.analyzer}
+    """The index mapping: analyzed text, keywords for filters and facets, real dates.
+
+    Queries search the folded copies (`title_folded` ...), which split and fold
+    text as SQLite does; the original fields carry what users see. The
+    highlighter marks the originals with the folded copies' matches
+    (`matched_fields`): both need offsets in the index for that, and the copies
+    keep the originals' offsets (see watch.search.folding). The copies are left
+    out of `_source`, since `document()` derives them from the text.
+    """
+    # Not scored (only the folded copies are searched): no norms to keep.
+    text = {
+        "type": "text",
+        "analyzer": settings.analyzer,
+        "index_options": "offsets",
+        "norms": False,
+    }
+    searched = {"type": "text", "analyzer": settings.analyzer, "index_options": "offsets"}
     # Matched exactly but never sorted or aggregated: no doc values to build.
     keyword = {"type": "keyword", "ignore_above": 1024, "doc_values": False}
     # Facet fields build their global ordinals at refresh, not on the first search after it.
@@ -89,11 +114,13 @@ def mapping(settings: ElasticsearchSettings) -> dict[str, Any]:
     return {
         "dynamic": "strict",
         "_meta": {"app": "veille", "mapping_version": MAPPING_VERSION},
+        "_source": {"excludes": list(FOLDED.values())},
         "properties": {
             "id": {"type": "long"},
             "title": {**text, "fields": {"keyword": {"type": "keyword", "ignore_above": 512}}},
             "summary": text,
             "text": text,
+            **{folded: searched for folded in FOLDED.values()},
             "url": {"type": "keyword", **stored},
             "canonical_url": {**keyword, "ignore_above": 4096},
             "source": facet,
@@ -132,6 +159,9 @@ def document(item: StoredItem) -> dict[str, Any]:
         "title": item.title,
         "summary": item.summary,
         "text": item.text,
+        "title_folded": fold(item.title),
+        "summary_folded": fold(item.summary),
+        "text_folded": fold(item.text),
         "url": item.url,
         "canonical_url": item.canonical_url,
         "source": item.source,
@@ -261,11 +291,16 @@ class ElasticBackend:
         return sorted(n for n in found if _GENERATION.fullmatch(n[prefix:]))
 
     def ensure_index(self) -> str:
-        """Create `<alias>-v1` behind the alias if the alias does not exist; return the index."""
+        """Create `<alias>-v1` behind the alias if the alias does not exist; return the index.
+
+        Raises MappingOutdated when the live index was built with an older mapping.
+        """
         if self._ready:
             return self.alias
         current = self.indices()
-        if not current:
+        if current:
+            self.check_mapping(current[-1])
+        else:
             name = f"{self.alias}-v1"
             try:
                 self._call(
@@ -286,15 +321,31 @@ class ElasticBackend:
         self._ready = True
         return current[-1]
 
-    def mapping_version(self) -> int | None:
-        """The mapping version recorded in the live index (None if unknown)."""
-        current = self.indices()
-        if not current:
-            return None
-        found = self._call(self.client.indices.get_mapping, index=current[-1])
+    def mapping_version(self, index: str | None = None) -> int | None:
+        """The mapping version recorded in `index` or the live index (None if unknown)."""
+        if index is None:
+            current = self.indices()
+            if not current:
+                return None
+            index = current[-1]
+        found = self._call(self.client.indices.get_mapping, index=index)
         meta = next(iter(found.values()))["mappings"].get("_meta", {})
         version = meta.get("mapping_version")
         return int(version) if version is not None else None
+
+    def check_mapping(self, index: str) -> None:
+        """Raise MappingOutdated, saying what to run, if `index` has an older mapping."""
+        version = self.mapping_version(index)
+        # No version: an index Veille did not build (made by hand); documents
+        # that do not fit it are rejected one by one, with the reason.
+        if version is None or version >= MAPPING_VERSION:
+            return
+        raise MappingOutdated(
+            f"The Elasticsearch index {index} (alias {self.alias} at {self.settings.url}) was "
+            f"built with mapping version {version}; this version of Veille needs mapping version "
+            f"{MAPPING_VERSION}. Run `veille reindex` to rebuild it from the store (searches "
+            "keep using the old index until the new one is ready; nothing stored is lost)."
+        )
 
     def refresh(self) -> None:
         """Make everything indexed so far searchable."""
@@ -642,11 +693,10 @@ def _clause(clause: Term | AnyOf) -> str:
 def _term(term: Term) -> str:
     if term.prefix:
         # The parser guarantees a single run of letters/digits here.
-        return f"{term.words[0]}*"
-    # Inside quotes only `"` and `\` mean anything to simple_query_string; both
-    # go, and the analyzer then splits the text as it split the documents.
-    text = " ".join(term.text.replace("\\", " ").replace('"', " ").split())
-    return f'"{text}"'
+        return f"{fold(term.words[0])}*"
+    # Folded as the documents were: only letters, digits and spaces are left, so
+    # nothing inside the quotes (no `"` or `\\`) means anything to simple_query_string.
+    return f'"{" ".join(fold(term.text).split())}"'
 
 
 def _filters(query: SearchQuery) -> list[dict[str, Any]]:
@@ -728,7 +778,8 @@ def _highlight(parsed: Query) -> dict[str, Any]:
         "pre_tags": ["<mark>"],
         "post_tags": ["</mark>"],
         "encoder": "html",
-        "require_field_match": False,
+        # Each shown field is marked where its folded copy matched.
+        "require_field_match": True,
         "highlight_query": {
             "simple_query_string": {
                 "query": to_simple_query(positive),
@@ -738,9 +789,17 @@ def _highlight(parsed: Query) -> dict[str, Any]:
             }
         },
         "fields": {
-            "text": {"fragment_size": SNIPPET_CHARS, "number_of_fragments": 1},
-            "summary": {"fragment_size": SNIPPET_CHARS, "number_of_fragments": 1},
-            "title": {"number_of_fragments": 0},
+            "text": {
+                "fragment_size": SNIPPET_CHARS,
+                "number_of_fragments": 1,
+                "matched_fields": [FOLDED["text"]],
+            },
+            "summary": {
+                "fragment_size": SNIPPET_CHARS,
+                "number_of_fragments": 1,
+                "matched_fields": [FOLDED["summary"]],
+            },
+            "title": {"number_of_fragments": 0, "matched_fields": [FOLDED["title"]]},
         },
     }
 

@@ -21,7 +21,8 @@ _AMAZON_FEES_TEXT = (
     "consumer electronics, while books and groceries keep their current rates. Sellers "
     "with low margins expect to pass part of the increase on to shoppers, and several "
     "agencies advise merchants to review their pricing before the spring season. The "
-    "fulfilment surcharge for oversized parcels also rises by a few cents per unit."
+    "fulfilment surcharge for oversized parcels also rises by a few cents per unit. "
+    "Sellers on amazon.com receive the new rate card by email."
 )
 
 

@@ -113,6 +113,30 @@ def test_words_in_french_items_are_found(indexed: Indexed) -> None:
     assert keys(indexed, text="référencement") == {"referencement"}
 
 
+def test_accents_are_folded_in_queries_and_items(indexed: Indexed) -> None:
+    # "Référencement" in the item, typed with or without accents, in any case.
+    for text in ("referencement", "référencement", "RÉFÉRENCEMENT", "référ*", "refer*"):
+        assert "referencement" in keys(indexed, text=text), text
+    assert keys(indexed, text="europeens") == {"cdiscount-vendeurs"}
+    assert keys(indexed, text="marche europeens") == keys(indexed, text="marché européens")
+    (hit,) = indexed.backend.search(SearchQuery(text="resultats produits")).hits
+    # The original words are marked, accents and all.
+    assert "résultats" in marked(hit.snippet), hit.snippet
+
+
+def test_words_split_at_dots_and_apostrophes(indexed: Indexed) -> None:
+    pair = {"amazon-fees", "amazon-fees-copy"}
+    # "amazon.com" in the text is the words amazon and com, as typed or as a phrase.
+    for text in ("amazon.com", '"amazon com"', "com", '"on amazon.com receive"'):
+        assert keys(indexed, text=text) == pair, text
+    assert keys(indexed, text="amazon.com -com") == set()
+    # "d'hiver" and "l'Europe" hold the words hiver and europe.
+    assert keys(indexed, text="hiver") == {"soldes-hiver"}
+    assert keys(indexed, text="europe commission") == {"cdiscount-vendeurs"}
+    for hit in indexed.backend.search(SearchQuery(text="amazon.com")).hits:
+        assert {"amazon", "com"} <= set(marked(hit.snippet)), hit.snippet
+
+
 def test_engine_syntax_in_user_text_is_plain_text(indexed: Indexed) -> None:
     # None of these may reach the engine as syntax, nor crash.
     for text in ["NEAR(amazon fees)", "title:amazon", "amazon^2", "(amazon", "{fees}", "a:b"]:

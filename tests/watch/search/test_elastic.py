@@ -79,14 +79,20 @@ def test_first_write_creates_a_versioned_index_behind_the_alias(
     # The item id is the document id, so sending an item again replaces it.
     doc = es.client.get(index=es.alias, id=str(ids[0]))
     assert doc["_source"]["canonical_url"] == "https://news.example/0"
+    # Searched through folded copies that document() derives: indexed, not kept in _source.
+    assert {props[f"{f}_folded"]["index_options"] for f in ("title", "summary", "text")} == {
+        "offsets"
+    }
+    assert not any(key.endswith("_folded") for key in doc["_source"])
     es.index(store.get_many(ids))
     assert es.count(SearchQuery()) == 3
 
 
 def test_user_text_becomes_quoted_simple_query_terms_only() -> None:
-    query = parse('amazon.com "press release" fees OR tax -rumour market* e-commerce')
+    query = parse('amazon.com "press release" fees OR tax -rumour Régl* e-commerce')
+    # Folded as the documents are (watch.search.folding): accents off, words apart.
     assert to_simple_query(query) == (
-        '"amazon.com" "press release" ("fees" | "tax") market* "e-commerce" -"rumour"'
+        '"amazon com" "press release" ("fees" | "tax") regl* "e commerce" -"rumour"'
     )
     hostile = parse("title:(x OR y)~2 foo|bar +baz (qux a\\b")
     translated = to_simple_query(hostile)
