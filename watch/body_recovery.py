@@ -17,7 +17,8 @@ from bisect import bisect_right
 from lxml.etree import Element, _Element
 from lxml.html import HtmlElement
 
-_WORD = re.compile(r"\w+")
+from watch.boilerplate import normalized
+
 # A paragraph shorter than this is too weak a signal to put back.
 MIN_PROSE_CHARS = 120
 # Above this share of link text a paragraph is a teaser or a link list, not prose.
@@ -64,8 +65,7 @@ COVERED_SHARE = 0.9
 SUBSTRING_BUDGET = 50_000_000
 
 
-def _norm(text: str) -> str:
-    return " ".join(_WORD.findall(text)).lower()
+_norm = normalized
 
 
 def _prose_like(text: str) -> bool:
@@ -122,16 +122,19 @@ def prose_paragraphs(tree: HtmlElement) -> list[tuple[_Element, str]]:
     """
     found = []
     for el in tree.iter("p", "blockquote"):
-        text = el.text_content()
+        has_children = len(el) > 0
+        # Without child elements, .text is the text content, and far cheaper to get.
+        text = el.text_content() if has_children else el.text or ""
         if el.tag == "blockquote":
             if len(text.strip()) < MIN_EMBED_CHARS or not _EMBED.search(el.get("class") or ""):
                 continue
         else:
             if len(text) < MIN_PROSE_CHARS:
                 continue
-            link_chars = sum(len(a.text_content()) for a in el.iter("a"))
-            if link_chars > MAX_LINK_SHARE * len(text):
-                continue
+            if has_children:
+                link_chars = sum(len(a.text_content()) for a in el.iter("a"))
+                if link_chars > MAX_LINK_SHARE * len(text):
+                    continue
         if any(anc.tag in _OUTSIDE for anc in el.iterancestors()):
             continue
         found.append((el, text))

@@ -15,14 +15,16 @@ from __future__ import annotations
 
 import logging
 import re
+from copy import copy
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
 import lxml.html
 import trafilatura
-from lxml.etree import ParserError
-from lxml.html import HtmlElement
+from lxml.etree import ElementDefaultClassLookup, ParserError
+from lxml.html import HtmlComment, HtmlElement, HtmlEntity, HtmlProcessingInstruction
+from trafilatura.settings import Extractor
 from trafilatura.xml import xmltotxt
 
 from watch.body_recovery import recover_paragraphs
@@ -46,6 +48,18 @@ _PARSER = lxml.html.HTMLParser(
     encoding="utf-8",
     remove_comments=True,
     remove_pis=True,
+)
+# lxml.html's default lookup calls back into Python for every element object it hands
+# out (to give forms and inputs their own classes), and trafilatura's many passes over
+# its copies of the tree inherit it: a lookup done in C, one class for every element,
+# costs nothing. Nothing here uses the form classes' extra properties.
+_PARSER.set_element_class_lookup(
+    ElementDefaultClassLookup(
+        element=HtmlElement,
+        comment=HtmlComment,
+        pi=HtmlProcessingInstruction,
+        entity=HtmlEntity,
+    )
 )
 # A fast-mode body shorter than this is re-extracted in trafilatura's full mode.
 FALLBACK_BELOW_CHARS = 600
@@ -151,15 +165,27 @@ def _extract(
     )
 
 
-def _body(tree: HtmlElement, url: str | None, fast: bool) -> HtmlElement | None:
-    doc = trafilatura.bare_extraction(
-        tree,
-        url=url,
-        fast=fast,
-        include_comments=False,
-        include_tables=True,
-        with_metadata=False,
+def _options(fast: bool) -> Extractor:
+    """Trafilatura's options for one mode, built once: reading them from its config costs."""
+    # Text output rather than "python": bare_extraction then skips rendering the body
+    # as text, which is done here after recovery and cleaning. The date parameters the
+    # options carry (today's date as the latest) are unused without metadata.
+    return Extractor(
+        output_format="txt", fast=fast, comments=False, tables=True, with_metadata=False
     )
+
+
+_OPTIONS = {True: _options(fast=True), False: _options(fast=False)}
+
+
+def _body(tree: HtmlElement, url: str | None, fast: bool) -> HtmlElement | None:
+    options = _OPTIONS[fast]
+    if url is not None:
+        # A copy per page: the shared options never carry one page's URL into the next
+        # (trafilatura itself copies them before its recall retry changes the focus).
+        options = copy(options)
+        options.url = options.source = url
+    doc = trafilatura.bare_extraction(tree, url=url, options=options)
     return None if doc is None else doc.body
 
 

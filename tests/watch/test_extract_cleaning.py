@@ -263,3 +263,102 @@ def test_a_heading_that_names_a_picture_is_kept() -> None:
     )
     body = body_of(("p", LONG), ("head", "Spiced honey pear jam"), ("p", LONG + " End."))
     assert clean_body(body, page, PageMetadata()) == {}
+
+
+# One line for each kind of prompt the prompt rule knows, and for each credit line.
+PROMPTS = [
+    "Sign up for our newsletter to get updates.",
+    "Subscribe to receive alerts.",
+    "Register now for email updates",
+    "Join thousands of readers who get our newsletter in their inbox",
+    "Get the latest news in your inbox",
+    "Please subscribe to our free daily newsletter",
+    "Read on. Follow the author on Twitter",
+    "Follow us for more.",
+    "Liked this article? Please share it with a friend.",
+    "Have a news tip? Email us.",
+    "Click here for more information",
+    "Abonnez-vous à notre lettre",
+    "Inscrivez-vous maintenant",
+    "Thanks for signing up!",
+    "Thank you for subscribing.",
+    "Keep an eye on your inbox.",
+    "There was an error processing your subscription.",
+    "We may earn a commission when you buy.",
+    "The site could receive compensation from partners.",
+    "X may get a share of the sale.",
+    "This page contains affiliate links.",
+    "Advertising disclosure: we are paid.",
+    "This entry was posted on Monday and filed under News.",
+    "Der Eintrag wurde heute veröffentlicht",
+]
+CREDITS = [
+    "Reporting by Jane Roe; editing by John Doe",
+    "Additional reporting by Ana Lima",
+    "Source: company filings",
+    "With wires",
+    "© 2026 Shop Signals",
+    "(c) Shop Signals",
+    "Copyright Shop Signals",
+    "Sam Ito contributed reporting from Lyon.",
+    "Shop Signals. All rights reserved.",
+]
+PROSE = [
+    LONG,
+    "Two million people follow him on Twitter, and his posts move prices.",
+    "The registry joined forces with couriers; shares rose 4% on the news.",
+    "Sellers who get their stock to the hub early pay less.",
+    "With the holidays coming, couriers hired 20,000 drivers.",
+]
+
+
+def _case_variants(text: str) -> list[str]:
+    # İ, ı and ſ match i and s case-insensitively although lower() keeps them apart.
+    return [
+        text,
+        text.upper(),
+        text.title(),
+        text.replace("i", "İ"),
+        text.replace("i", "ı"),
+        text.replace("s", "ſ"),
+        "“" + text + "”",
+    ]
+
+
+def test_prompt_and_credit_shortcuts_agree_with_the_full_patterns() -> None:
+    import re
+
+    from watch import boilerplate
+
+    # The credit pattern as one search, as it was before it was split for speed.
+    credit = re.compile(
+        "^"
+        + boilerplate._CREDIT_START.pattern.replace("|\\W*", "|^\\W*")
+        + "|"
+        + boilerplate._CREDIT_ANYWHERE.pattern,
+        re.IGNORECASE,
+    )
+    for line in PROMPTS + CREDITS + PROSE:
+        for text in _case_variants(line):
+            assert boilerplate._is_prompt(text) == bool(boilerplate._PROMPT.search(text)), text
+            assert boilerplate._is_credit(text) == bool(credit.search(text)), text
+    assert all(boilerplate._is_prompt(line) for line in PROMPTS)
+    assert all(boilerplate._is_credit(line) for line in CREDITS)
+    assert not any(boilerplate._is_prompt(line) or boilerplate._is_credit(line) for line in PROSE)
+
+
+def test_words_splits_ascii_and_other_text_as_the_word_pattern_does() -> None:
+    import re
+
+    from watch.boilerplate import normalized, words
+
+    samples = [
+        LONG,
+        "it's 9:30 a.m. -- the_end!! (50%) x=1;y=2 \t\n tabs\x1fand\x0bcontrols",
+        "Les élèves d’aujourd’hui — « vite » … 3½ ﬁn İstanbul ß",
+        "",
+        "   ",
+    ]
+    for text in samples:
+        assert words(text) == re.findall(r"\w+", text)
+        assert normalized(text) == " ".join(re.findall(r"\w+", text)).lower()
