@@ -302,3 +302,17 @@ def _recompute_signatures(conn: sqlite3.Connection) -> None:
 
 # Appended after the list because it names a function defined above.
 MIGRATIONS.append(("0006_signature_numpy", _recompute_signatures))
+
+MIGRATIONS.append(
+    (
+        "0007_crawl_run_owner",
+        """
+        -- The process that owns a crawl run (pid, its start time against pid
+        -- reuse, and host): a run still 'running' whose owner is gone was
+        -- killed, and is closed as interrupted (Store.close_abandoned_runs).
+        ALTER TABLE crawl_runs ADD COLUMN pid INTEGER;
+        ALTER TABLE crawl_runs ADD COLUMN pid_started REAL;
+        ALTER TABLE crawl_runs ADD COLUMN host TEXT;
+        """,
+    )
+)

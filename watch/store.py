@@ -10,6 +10,8 @@ store that the next run simply continues.
 from __future__ import annotations
 
 import json
+import os
+import socket
 import sqlite3
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -41,6 +43,33 @@ def to_iso(value: datetime | None) -> str | None:
 def from_iso(value: str | None) -> datetime | None:
     """The inverse of to_iso."""
     return datetime.fromisoformat(value) if value else None
+
+
+def process_started(pid: int) -> float | None:
+    """When the process `pid` started (seconds since the epoch), or None if it does not run."""
+    import psutil
+
+    try:
+        return float(psutil.Process(pid).create_time())
+    except psutil.Error:
+        return None
+
+
+def process_running(pid: int, started: float | None) -> bool:
+    """Whether `pid` still runs and is the process that started at `started` (not a reuse)."""
+    import psutil
+
+    try:
+        process = psutil.Process(pid)
+        if process.status() == psutil.STATUS_ZOMBIE:
+            return False
+        created = process.create_time()
+    except psutil.NoSuchProcess:
+        return False
+    except psutil.AccessDenied:
+        return True  # it runs, as another user
+    # Start times are derived from clock ticks since boot: allow for rounding.
+    return started is None or abs(created - started) < 1.0
 
 
 @dataclass
@@ -460,10 +489,43 @@ class Store:
     # -- crawl runs ---------------------------------------------------------
 
     def start_run(self) -> int:
-        """Open a crawl run; return its id."""
+        """Open a crawl run owned by this process; return its id.
+
+        Runs left 'running' by processes that are gone are closed first.
+        """
+        self.close_abandoned_runs()
+        pid = os.getpid()
         with self.transaction():
-            cur = self.conn.execute("INSERT INTO crawl_runs (started_at) VALUES (?)", (now_iso(),))
+            cur = self.conn.execute(
+                "INSERT INTO crawl_runs (started_at, pid, pid_started, host) VALUES (?, ?, ?, ?)",
+                (now_iso(), pid, process_started(pid), socket.gethostname()),
+            )
         return int(cur.lastrowid)
+
+    def close_abandoned_runs(self) -> list[int]:
+        """Mark 'interrupted' the runs still 'running' whose owning process is gone; return them.
+
+        The owner is the process that opened the run: it closes the run itself
+        even when its crawl process dies, and a crawl process whose owner died
+        stops within seconds. So a 'running' run whose owner no longer runs (or
+        whose pid now belongs to a newer process) was killed with its crawl
+        process. Only runs opened on this host can be checked; `finished_at`
+        stays empty, since when the run died is unknown.
+        """
+        rows = self.conn.execute(
+            "SELECT id, pid, pid_started FROM crawl_runs "
+            "WHERE status = 'running' AND pid IS NOT NULL AND host = ?",
+            (socket.gethostname(),),
+        ).fetchall()
+        gone = [r["id"] for r in rows if not process_running(r["pid"], r["pid_started"])]
+        if gone:
+            with self.transaction():
+                self.conn.executemany(
+                    "UPDATE crawl_runs SET status = 'interrupted' "
+                    "WHERE id = ? AND status = 'running'",
+                    [(run_id,) for run_id in gone],
+                )
+        return gone
 
     def finish_run(self, run_id: int, stats: Iterable[SourceRunStats], status: str = "ok") -> None:
         """Close a crawl run with its per-source counts."""
@@ -490,7 +552,8 @@ class Store:
                 )
 
     def last_run(self) -> dict[str, Any] | None:
-        """The latest crawl run with its per-source counts."""
+        """The latest crawl run with its per-source counts (a killed run shows as interrupted)."""
+        self.close_abandoned_runs()
         row = self.conn.execute("SELECT * FROM crawl_runs ORDER BY id DESC LIMIT 1").fetchone()
         if row is None:
             return None
