@@ -17,13 +17,15 @@ import sys
 import textwrap
 import threading
 import time
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Protocol
 
 import pytest
 
 from tests.smtp import add_item, make_watch, to
-from watch.config import ConfigError, SchedulerSettings
+from watch.config import Config, ConfigError, SchedulerSettings
 from watch.locks import LockHeld, Locks, source_lock
 from watch.polling import WEEK, adaptive_interval, backoff_interval, check_schedules, plan
 from watch.scheduler import Service, run_cycle
@@ -76,6 +78,47 @@ def one_source(name: str, extra: str = "") -> str:
 
 
 RULE = "alerts:\n  - {name: market, query: marketplace, recipients: [pm@shop.test]}\n"
+NO_ALERTS = "alerts: []\n"
+
+
+class WatchFactory(Protocol):
+    def __call__(
+        self,
+        sources: str = SOURCES,
+        alerts: str = NO_ALERTS,
+        sink: SmtpSink | None = None,
+        settings: str = "",
+    ) -> Config: ...
+
+
+@pytest.fixture
+def watch(tmp_path: Path) -> WatchFactory:
+    """Writes the test's watch into tmp_path: SOURCES, no alert rules and no mail unless given."""
+
+    def make(
+        sources: str = SOURCES,
+        alerts: str = NO_ALERTS,
+        sink: SmtpSink | None = None,
+        settings: str = "",
+    ) -> Config:
+        return make_watch(tmp_path, sink, alerts, sources=sources, settings=settings)
+
+    return make
+
+
+@pytest.fixture
+def start_service() -> Iterator[Callable[[Config, StoreCrawl], Service]]:
+    """Starts resident schedulers; each is stopped after the test, even when it fails."""
+    started: list[Service] = []
+
+    def start(config: Config, crawl: StoreCrawl) -> Service:
+        service = Service(config, crawl=crawl).start()
+        started.append(service)
+        return service
+
+    yield start
+    for service in started:
+        service.stop()
 
 
 # -- locks ---------------------------------------------------------------------------
@@ -144,11 +187,8 @@ def test_failing_sources_back_off_exponentially_after_the_threshold() -> None:
     assert backoff_interval(hour, 12, settings) == 24 * hour
 
 
-def test_plans_for_adaptive_fixed_cron_and_failing_sources(tmp_path: Path) -> None:
-    config = make_watch(
-        tmp_path,
-        None,
-        "alerts: []\n",
+def test_plans_for_adaptive_fixed_cron_and_failing_sources(watch: WatchFactory) -> None:
+    config = watch(
         sources="""
         sources:
           - {name: busy, type: feed, url: "https://a.example/f"}
@@ -176,11 +216,8 @@ def test_plans_for_adaptive_fixed_cron_and_failing_sources(tmp_path: Path) -> No
         assert failing.interval == 45 * 60 * 4 and "backing off after 4 failures" in failing.reason
 
 
-def test_bad_intervals_and_cron_expressions_are_reported_up_front(tmp_path: Path) -> None:
-    config = make_watch(
-        tmp_path,
-        None,
-        "alerts: []\n",
+def test_bad_intervals_and_cron_expressions_are_reported_up_front(watch: WatchFactory) -> None:
+    config = watch(
         sources="""
         sources:
           - {name: a, type: feed, url: "https://a.example/f", interval: soon}
@@ -200,9 +237,9 @@ def test_bad_intervals_and_cron_expressions_are_reported_up_front(tmp_path: Path
 
 
 def test_a_cycle_crawls_due_sources_then_alerts_and_the_next_cycle_waits(
-    tmp_path: Path, smtp_sink: SmtpSink
+    watch: WatchFactory, smtp_sink: SmtpSink
 ) -> None:
-    config = make_watch(tmp_path, smtp_sink, RULE, sources=SOURCES)
+    config = watch(alerts=RULE, sink=smtp_sink)
     crawl = StoreCrawl()
 
     first = run_cycle(config, crawl=crawl)
@@ -225,8 +262,8 @@ def test_a_cycle_crawls_due_sources_then_alerts_and_the_next_cycle_waits(
     assert crawl.calls[-1][0] == ["beta"]  # alpha polls adaptively, every 24 h at most
 
 
-def test_a_source_being_crawled_elsewhere_is_skipped(tmp_path: Path) -> None:
-    config = make_watch(tmp_path, None, "alerts: []\n", sources=SOURCES)
+def test_a_source_being_crawled_elsewhere_is_skipped(watch: WatchFactory) -> None:
+    config = watch()
     crawl = StoreCrawl()
     with Store(config.db_path) as store:
         # Held by a live process (this one), as by a concurrent `veille schedule`.
@@ -239,9 +276,9 @@ def test_a_source_being_crawled_elsewhere_is_skipped(tmp_path: Path) -> None:
 
 
 def test_a_crashing_crawler_is_recorded_and_alerts_still_run(
-    tmp_path: Path, smtp_sink: SmtpSink
+    watch: WatchFactory, smtp_sink: SmtpSink
 ) -> None:
-    config = make_watch(tmp_path, smtp_sink, RULE, sources=SOURCES)
+    config = watch(alerts=RULE, sink=smtp_sink)
     with Store(config.db_path) as store:
         add_item(store, "Marketplace fees change")
 
@@ -257,13 +294,10 @@ def test_a_crashing_crawler_is_recorded_and_alerts_still_run(
 
 
 def test_a_failing_source_backs_off_and_the_admin_is_told_once(
-    tmp_path: Path, smtp_sink: SmtpSink
+    watch: WatchFactory, smtp_sink: SmtpSink
 ) -> None:
-    config = make_watch(
-        tmp_path,
-        smtp_sink,
-        "alerts: []\n",
-        sources=SOURCES,
+    config = watch(
+        sink=smtp_sink,
         settings="""
         scheduler:
           failure_threshold: 2
@@ -292,12 +326,12 @@ def test_a_failing_source_backs_off_and_the_admin_is_told_once(
     assert len(smtp_sink.messages) == 2  # a new failing streak, a new notice
 
 
-def test_veille_run_command_prints_the_cycle(tmp_path: Path, smtp_sink: SmtpSink) -> None:
+def test_veille_run_command_prints_the_cycle(watch: WatchFactory, smtp_sink: SmtpSink) -> None:
     from click.testing import CliRunner
 
     from watch.cli import cli
 
-    config = make_watch(tmp_path, smtp_sink, RULE, sources="sources: []\n")
+    config = watch(sources="sources: []\n", alerts=RULE, sink=smtp_sink)
     with Store(config.db_path) as store:
         add_item(store, "Marketplace opens in Poland")
     result = CliRunner().invoke(
@@ -320,19 +354,14 @@ def _wait(predicate, timeout: float = 10.0) -> bool:
     return predicate()
 
 
-def test_sources_run_on_their_interval_without_overlapping(tmp_path: Path) -> None:
-    config = make_watch(
-        tmp_path,
-        None,
-        "alerts: []\n",
-        sources=one_source("fast", "interval: 1s"),
-    )
+def test_sources_run_on_their_interval_without_overlapping(
+    watch: WatchFactory, start_service: Callable[[Config, StoreCrawl], Service]
+) -> None:
+    config = watch(sources=one_source("fast", "interval: 1s"))
     crawl = StoreCrawl(delay=0.6)
-    service = Service(config, crawl=crawl).start()
-    try:
-        assert _wait(lambda: len(crawl.runs_of("fast")) >= 3, timeout=10)
-    finally:
-        service.stop()
+    service = start_service(config, crawl)
+    assert _wait(lambda: len(crawl.runs_of("fast")) >= 3, timeout=10)
+    service.stop()
     runs = crawl.runs_of("fast")
     for (_, end), (start, _) in itertools.pairwise(runs):
         assert start >= end  # never two crawls of one source at once
@@ -340,11 +369,10 @@ def test_sources_run_on_their_interval_without_overlapping(tmp_path: Path) -> No
         assert store.source_state("fast").current_interval == 1.0
 
 
-def test_a_source_missed_while_stopped_runs_once_at_start(tmp_path: Path) -> None:
-    config = make_watch(
-        tmp_path,
-        None,
-        "alerts: []\n",
+def test_a_source_missed_while_stopped_runs_once_at_start(
+    watch: WatchFactory, start_service: Callable[[Config, StoreCrawl], Service]
+) -> None:
+    config = watch(
         sources="""
         sources:
           - {name: hourly, type: feed, url: "https://h.example/x", interval: 1h}
@@ -357,25 +385,20 @@ def test_a_source_missed_while_stopped_runs_once_at_start(tmp_path: Path) -> Non
         store.set_schedule("hourly", now - timedelta(days=3), 3600)
         store.set_schedule("later", now + timedelta(minutes=30), 3600)
     crawl = StoreCrawl()
-    service = Service(config, crawl=crawl).start()
-    try:
-        assert _wait(lambda: len(crawl.calls) >= 1)
-        time.sleep(1.0)
-        jobs = {j.id: j.next_run_time for j in service.scheduler.get_jobs()}
-    finally:
-        service.stop()
+    service = start_service(config, crawl)
+    assert _wait(lambda: len(crawl.calls) >= 1)
+    time.sleep(1.0)
+    jobs = {j.id: j.next_run_time for j in service.scheduler.get_jobs()}
+    service.stop()
     assert [c[0] for c in crawl.calls] == [["hourly"]]
     assert jobs["source:hourly"] - now > timedelta(minutes=59)
     assert abs(jobs["source:later"] - (now + timedelta(minutes=30))) < timedelta(seconds=2)
 
 
-def test_the_scheduler_skips_a_source_locked_by_another_process(tmp_path: Path) -> None:
-    config = make_watch(
-        tmp_path,
-        None,
-        "alerts: []\n",
-        sources='sources:\n  - {name: shared, type: feed, url: "https://s.example/x"}\n',
-    )
+def test_the_scheduler_skips_a_source_locked_by_another_process(
+    watch: WatchFactory, start_service: Callable[[Config, StoreCrawl], Service]
+) -> None:
+    config = watch(sources=one_source("shared"))
     Store(config.db_path).close()
     holder = subprocess.Popen(
         [
@@ -392,12 +415,10 @@ def test_the_scheduler_skips_a_source_locked_by_another_process(tmp_path: Path) 
     try:
         assert holder.stdout.readline().strip() == "held"
         crawl = StoreCrawl()
-        service = Service(config, crawl=crawl).start()
-        try:
-            assert _wait(lambda: len(service.runs) >= 1)
-            time.sleep(0.5)
-        finally:
-            service.stop()
+        service = start_service(config, crawl)
+        assert _wait(lambda: len(service.runs) >= 1)
+        time.sleep(0.5)
+        service.stop()
         assert crawl.calls == []
     finally:
         holder.kill()
@@ -406,11 +427,15 @@ def test_the_scheduler_skips_a_source_locked_by_another_process(tmp_path: Path) 
     assert run_cycle(config, crawl=crawl, alerts=False).sources[0].status == "crawled"
 
 
-def test_missed_digest_is_sent_once_at_start(tmp_path: Path, smtp_sink: SmtpSink) -> None:
-    config = make_watch(
-        tmp_path,
-        smtp_sink,
-        "alerts:\n  - {name: morning, recipients: [pm@shop.test], mode: daily at 08:00}\n",
+def test_missed_digest_is_sent_once_at_start(
+    watch: WatchFactory,
+    smtp_sink: SmtpSink,
+    start_service: Callable[[Config, StoreCrawl], Service],
+) -> None:
+    config = watch(
+        sources="sources: []\n",
+        alerts="alerts:\n  - {name: morning, recipients: [pm@shop.test], mode: daily at 08:00}\n",
+        sink=smtp_sink,
     )
     with Store(config.db_path) as store:
         store.conn.execute(
@@ -419,12 +444,10 @@ def test_missed_digest_is_sent_once_at_start(tmp_path: Path, smtp_sink: SmtpSink
         )
         add_item(store, "Checkout news")
     for _ in range(2):
-        service = Service(config, crawl=StoreCrawl()).start()
-        try:
-            _wait(lambda: len(smtp_sink.messages) >= 1, timeout=5)
-            time.sleep(0.3)
-        finally:
-            service.stop()
+        service = start_service(config, StoreCrawl())
+        _wait(lambda: len(smtp_sink.messages) >= 1, timeout=5)
+        time.sleep(0.3)
+        service.stop()
     [digest] = smtp_sink.messages
     assert digest.message["Subject"] == "[Veille] morning (daily digest): 1 item"
 
@@ -451,13 +474,8 @@ Service(load_config(sys.argv[1]), crawl=Marked(delay=2.0)).run_forever()
 """
 
 
-def test_sigterm_stops_after_the_current_crawl(tmp_path: Path) -> None:
-    config = make_watch(
-        tmp_path,
-        None,
-        "alerts: []\n",
-        sources=one_source("slow", "interval: 1s"),
-    )
+def test_sigterm_stops_after_the_current_crawl(watch: WatchFactory, tmp_path: Path) -> None:
+    config = watch(sources=one_source("slow", "interval: 1s"))
     marks = tmp_path / "marks.txt"
     proc = subprocess.Popen(
         [sys.executable, "-c", textwrap.dedent(SERVICE_SCRIPT), str(config.path), str(marks)],
