@@ -1,9 +1,10 @@
-"""Item pipelines: canonicalise → extract → tag → store → stats.
+"""Item pipelines: extract (canonicalise, extract, sign, tag) → store (and count).
 
-Scrapy's reactor is a single thread, so the CPU-heavy stages (extraction and
-tagging) run in a process pool with one worker per core, and the SQLite writes
-run in one writer thread that commits whatever is queued in one transaction.
-The reactor itself only moves bytes and Deferreds around.
+Scrapy's reactor is a single thread, so the CPU work (extraction, the
+near-duplicate signature and tagging) runs in a process pool with one worker
+per core, fed in batches while the workers are busy; the SQLite writes run in
+one writer thread that commits whatever is queued in one transaction. The
+reactor itself only moves bytes and Deferreds around.
 """
 
 from __future__ import annotations
@@ -20,13 +21,12 @@ import signal
 import threading
 import time
 import unicodedata
-from collections.abc import Callable, Coroutine
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 from scrapy.exceptions import DropItem
 from scrapy.utils.defer import maybe_deferred_to_future
@@ -49,8 +49,6 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-T = TypeVar("T")
-
 # A page without article metadata must have at least this much body text to count
 # as an article (hub and listing pages usually extract to less).
 MIN_ARTICLE_CHARS = 1000
@@ -66,14 +64,6 @@ _ARTICLE_META = re.compile(
     re.IGNORECASE,
 )
 _SPACES = re.compile(r"\s+")
-
-
-@dataclass
-class Stored:
-    """An article after the store took it, with what storing did."""
-
-    article: Article
-    result: UpsertResult | None
 
 
 def content_hash(title: str, text: str) -> str:
@@ -117,6 +107,12 @@ def _worker_init() -> None:
     threading.Thread(target=_exit_with_parent, args=(os.getppid(),), daemon=True).start()
 
 
+def _fresh_worker_init(config: Config | None) -> None:
+    # A worker started after a crash is a new interpreter: load what a forked one inherits.
+    _worker_init()
+    warm_up(config)
+
+
 def _exit_with_parent(parent: int) -> None:
     # A worker forked from a crawl process that is then killed would wait forever on
     # its task queue (it holds the queue's other end itself): leave when orphaned.
@@ -136,27 +132,22 @@ def warm_up(config: Config | None) -> None:
         _tagger = Tagger.from_config(config)
     page = PageItem(Article(url="http://warm.up/", source=""), _WARM_UP_PAGE)
     with contextlib.suppress(Exception):
-        process_page(page, tag=True)
+        process_pages([page])
 
 
-def process_page(item: PageItem, tag: bool) -> PageItem | None:
-    """The worker's whole job for one item: extract, merge, sign, and tag it.
+def process_page(item: PageItem) -> PageItem | None:
+    """Extract, merge and sign one page; None when it is not an article.
 
-    One round trip per item: the result carries the finished article, its
-    near-duplicate signature (so the store writer need not compute it) and,
-    with `tag`, its tags. None when the page is not an article.
+    The result carries the finished article and its near-duplicate signature,
+    so the store writer need not compute it.
     """
     article = finish_article(item)
     if article is None:
         return None
     done = PageItem(article, state=item.state)
-    done.signature = dedupe.signature(f"{article.title}\n{article.text or article.summary}")
-    if tag:
-        try:
-            tag_article(article)
-            done.tagged = True
-        except Exception as exc:  # stored untagged rather than lost
-            done.tag_error = f"{type(exc).__name__}: {exc}"
+    done.signature = dedupe.signature(
+        dedupe.signed_text(article.title, article.text, article.summary)
+    )
     return done
 
 
@@ -200,37 +191,100 @@ def finish_article(item: PageItem) -> Article | None:
     return article
 
 
-def tag_article(article: Article) -> Article:
-    """Tag an article with the configured Tagger (built before the workers were forked)."""
-    if _tagger is not None:
-        _tagger.tag(article)
-    return article
+def tag_pages(items: list[PageItem]) -> None:
+    """Tag finished items together with the Tagger built before the workers were forked.
+
+    One vectorised call for the batch; if it fails, each item is tagged alone
+    so that only the item at fault is stored untagged.
+    """
+    if _tagger is None or not items:
+        return
+    try:
+        _tagger.tag_many([item.article for item in items])
+        return
+    except Exception:
+        logger.debug("batch tagging failed; tagging one by one", exc_info=True)
+    for item in items:
+        try:
+            _tagger.tag(item.article)
+        except Exception as exc:  # stored untagged rather than lost
+            item.tag_error = f"{type(exc).__name__}: {exc}"
 
 
 # -- the worker pool ---------------------------------------------------------------
 
 
+@dataclass
+class PageFailure:
+    """A page the worker could not process, with the reason for the run summary."""
+
+    message: str
+
+
+# Pages per worker round trip at most. Batches form only while the workers are busy
+# (an idle worker gets the next page at once); they share the pickling, the pipe
+# round trip and one vectorised tagging call between their pages.
+MAX_BATCH = 16
+
+
+def process_pages(items: list[PageItem]) -> list[PageItem | PageFailure | None]:
+    """The worker's job for a batch of pages: each extracted, merged and signed, then all tagged.
+
+    One entry per page, in order: the finished item, None when the page is not
+    an article, or a PageFailure (one odd page never costs the others).
+    """
+    out: list[PageItem | PageFailure | None] = []
+    for item in items:
+        try:
+            out.append(process_page(item))
+        except Exception as exc:  # reported for this page; the batch goes on
+            logger.warning("extraction failed for %s", item.article.url, exc_info=True)
+            out.append(PageFailure(f"extraction failed ({type(exc).__name__}: {exc})"))
+    tag_pages([page for page in out if isinstance(page, PageItem)])
+    return out
+
+
 class WorkerPool:
-    """A process pool for CPU work, one per crawl process, with Deferred results.
+    """A process pool for the CPU work, one per crawl process, fed in adaptive batches.
 
     Workers are forked; start the pool before the reactor runs (while the
     process has no other threads) so the fork copies a quiet process, with
-    trafilatura already imported.
+    trafilatura and the tagging model already loaded. `process(page)` is
+    called in the reactor thread and returns a Deferred; pages queue up while
+    every worker is busy and leave together as the next batch.
     """
 
     _instance: WorkerPool | None = None
 
     def __init__(self, config: Config | None, workers: int | None = None) -> None:
+        self.config = config
         self.workers = workers or os.cpu_count() or 1
         warm_up(config)
-        self.executor = self._new_executor()
+        self.executor = self._new_executor(fork=True)
+        self.pending: list[_Task] = []
+        # Pages of a batch that crashed a worker, to be retried one per batch.
+        self.suspects: list[_Task] = []
+        self.probing = False
+        self.in_flight = 0
 
-    def _new_executor(self) -> ProcessPoolExecutor:
-        executor = ProcessPoolExecutor(
-            max_workers=self.workers,
-            mp_context=multiprocessing.get_context("fork"),
-            initializer=_worker_init,
-        )
+    def _new_executor(self, fork: bool = False) -> ProcessPoolExecutor:
+        if fork:
+            executor = ProcessPoolExecutor(
+                max_workers=self.workers,
+                mp_context=multiprocessing.get_context("fork"),
+                initializer=_worker_init,
+            )
+        else:
+            # Replacing crashed workers mid-crawl: this process now has threads (the
+            # reactor's helpers, the store writer), and a fork could copy a lock one of
+            # them holds and hang the new worker. Fresh interpreters are slower to start
+            # but safe.
+            executor = ProcessPoolExecutor(
+                max_workers=self.workers,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=_fresh_worker_init,
+                initargs=(self.config,),
+            )
         # The first submit forks every worker at once: do it now, not mid-crawl.
         executor.submit(os.getpid)
         return executor
@@ -249,20 +303,80 @@ class WorkerPool:
             cls._instance.executor.shutdown(wait=True, cancel_futures=True)
             cls._instance = None
 
-    async def run(self, func: Callable[..., T], *args: Any) -> T:
-        """Run `func(*args)` in a worker; a crashed pool is replaced and the error raised."""
+    def process(self, item: PageItem) -> Deferred:
+        """Extract, sign and tag a page in a worker: fires with what `process_pages` gives it."""
+        task = _Task(item, Deferred())
+        self.pending.append(task)
+        self._dispatch()
+        return task.deferred
+
+    def _dispatch(self) -> None:
+        if self.suspects or self.probing:
+            # After a crash, the pages of the failed batches go one at a time, alone in
+            # the pool, so that a second crash names its page; the rest waits meanwhile.
+            if self.suspects and self.in_flight == 0:
+                self.probing = True
+                self._send([self.suspects.pop(0)])
+            return
+        # One batch per worker plus one queued, so a worker that finishes finds
+        # work waiting instead of idling for the round trip through the reactor.
+        while self.in_flight <= self.workers and self.pending:
+            batch, self.pending = self.pending[:MAX_BATCH], self.pending[MAX_BATCH:]
+            self._send(batch)
+
+    def _send(self, batch: list[_Task]) -> None:
+        self.in_flight += 1
+        self._submit(batch).addBoth(self._batch_done, batch)
+
+    def _submit(self, batch: list[_Task]) -> Deferred:
+        pages = [task.item for task in batch]
         try:
-            future = self.executor.submit(func, *args)
+            future = self.executor.submit(process_pages, pages)
         except BrokenProcessPool:
             self.executor = self._new_executor()
-            future = self.executor.submit(func, *args)
-        try:
-            return await maybe_deferred_to_future(deferred_from_future(future))
-        except BrokenProcessPool:
-            # A worker died (out of memory, a crash in a C parser): start fresh ones.
-            self.executor.shutdown(wait=False, cancel_futures=True)
-            self.executor = self._new_executor()
-            raise
+            future = self.executor.submit(process_pages, pages)
+        executor = self.executor
+
+        def broken(failure: Failure) -> Failure:
+            # A worker died (out of memory, a crash in a C parser): start fresh ones,
+            # once, however many batches were in flight on the broken pool.
+            if failure.check(BrokenProcessPool) and self.executor is executor:
+                executor.shutdown(wait=False, cancel_futures=True)
+                self.executor = self._new_executor()
+            return failure
+
+        return deferred_from_future(future).addErrback(broken)
+
+    def _batch_done(self, outcome: Any, batch: list[_Task]) -> None:
+        self.in_flight -= 1
+        if batch[0].alone:
+            self.probing = False
+        if isinstance(outcome, Failure) and outcome.check(BrokenProcessPool):
+            # Every batch in flight fails when one page kills a worker: retry each
+            # page alone, once, so that only the page at fault is lost.
+            for task in batch:
+                if task.alone:
+                    task.deferred.errback(outcome)
+                else:
+                    task.alone = True
+                    self.suspects.append(task)
+        elif isinstance(outcome, Failure):
+            for task in batch:
+                task.deferred.errback(outcome)
+        else:
+            for task, result in zip(batch, outcome, strict=True):
+                task.deferred.callback(result)
+        self._dispatch()
+
+
+@dataclass
+class _Task:
+    """A page waiting for, or in, a worker."""
+
+    item: PageItem
+    deferred: Deferred
+    # Retried on its own after a worker crash: a second crash drops it.
+    alone: bool = False
 
 
 def deferred_from_future(future: Future) -> Deferred:
@@ -509,92 +623,64 @@ def as_page_item(item: Any, source: str = "") -> PageItem:
     raise DropItem(f"unsupported item type {type(item).__name__}")
 
 
-class CanonicalizePipeline(_Stage):
-    """Give every item its canonical URL (lower-case host, no fragment, no tracking)."""
-
-    def process_item(self, item: Any) -> PageItem:
-        """Canonicalise the URL; a fetched page's is settled in extraction (rel=canonical)."""
-        page = as_page_item(item, getattr(self.spider, "name", ""))
-        page.article.url = page.article.url.strip()
-        if page.body is None:
-            page.article.canonical_url = canonicalize(
-                page.article.canonical_url or page.article.url
-            )
-        return page
-
-
 class ExtractPipeline(_Stage):
-    """Extract fetched pages in the worker pool and merge them over the source's hints.
+    """Turn what a spider found into a finished, tagged article, in the worker pool.
 
-    The same worker call also computes the near-duplicate signature and runs
-    the tagger (marking the item `tagged`), which saves a second round trip
-    per item; TagPipeline then only tags what reaches it untagged.
+    The URL is canonicalised here (a fetched page's is settled in the worker,
+    where rel=canonical is read); the worker then extracts the page, merges it
+    over the source's hints, computes the near-duplicate signature and tags the
+    article, all in one round trip shared with the other pages of its batch.
     """
 
     def open_spider(self) -> None:
         """Make sure the worker pool is running."""
         self.pool = WorkerPool.start(self.config)
+        self.tag_failure_reported = False
 
-    async def process_item(self, item: PageItem) -> PageItem:
-        """Turn the page into a finished article, or drop it when it is not one."""
-        url = item.article.url
+    async def process_item(self, item: Any) -> PageItem:
+        """The finished item, or DropItem when the page is not an article or failed."""
+        page = as_page_item(item, getattr(self.spider, "name", ""))
+        url = page.article.url = page.article.url.strip()
+        if page.body is None:
+            page.article.canonical_url = canonicalize(page.article.canonical_url or url)
         try:
-            done = await self.pool.run(process_page, item, True)
+            done = await maybe_deferred_to_future(self.pool.process(page))
         except BrokenProcessPool:
             _note(self.spider, url, "extraction crashed a worker process")
             raise DropItem(f"extraction crashed on {url}", log_level="WARNING") from None
-        except Exception as exc:  # a bug on one odd page must not go unreported
-            logger.warning("extraction failed for %s", url, exc_info=True)
-            _note(self.spider, url, f"extraction failed ({type(exc).__name__}: {exc})")
-            raise DropItem(f"extraction failed on {url}", log_level="DEBUG") from None
+        if isinstance(done, PageFailure):
+            _note(self.spider, url, done.message)
+            raise DropItem(f"extraction failed on {url}", log_level="DEBUG")
         if done is None:
             raise DropItem(f"not an article: {url}", log_level="DEBUG")
+        if done.tag_error:
+            self._report_tag_failure(done)
         return done
 
-
-class TagPipeline(_Stage):
-    """Tag articles (topics, competitors, opportunity score) that are not tagged yet."""
-
-    def open_spider(self) -> None:
-        """Make sure the worker pool is running."""
-        self.pool = WorkerPool.start(self.config)
-        self.reported = False
-
-    def process_item(self, item: PageItem) -> PageItem | Coroutine[Any, Any, PageItem]:
-        """Tag the article unless the extraction worker already did (a coroutine only then)."""
-        if not item.tagged and item.tag_error is None:
-            return self._tag(item)
-        self._report(item)
-        return item
-
-    async def _tag(self, item: PageItem) -> PageItem:
-        try:
-            item.article = await self.pool.run(tag_article, item.article)
-            item.tagged = True
-        except Exception as exc:  # stored untagged rather than lost
-            item.tag_error = f"{type(exc).__name__}: {exc}"
-        self._report(item)
-        return item
-
-    def _report(self, item: PageItem) -> None:
-        if item.tag_error and not self.reported:
-            self.reported = True
-            logger.warning("Tagging failed, storing untagged: %s", item.tag_error)
-            # A message, not a source error: the source is fine, and its page need
-            # not be fetched again because of it.
-            note = getattr(self.spider, "note", None)
-            if note is not None:
-                note(item.article.url, f"tagging failed ({item.tag_error}); stored untagged")
+    def _report_tag_failure(self, item: PageItem) -> None:
+        if self.tag_failure_reported:
+            return
+        self.tag_failure_reported = True
+        logger.warning("Tagging failed, storing untagged: %s", item.tag_error)
+        # A message, not a source error: the source is fine, and its page need
+        # not be fetched again because of it.
+        note = getattr(self.spider, "note", None)
+        if note is not None:
+            note(item.article.url, f"tagging failed ({item.tag_error}); stored untagged")
 
 
 class StorePipeline(_Stage):
-    """Upsert articles into the SQLite store through the process's batching writer."""
+    """Upsert articles into the SQLite store through the process's batching writer.
+
+    Counts each outcome (new, updated, unchanged, duplicate) in the source's
+    run stats and passes the Article on.
+    """
 
     def open_spider(self) -> None:
         """Attach to the store writer."""
         self.writer = StoreWriter.for_config(self.config)
 
-    async def process_item(self, item: PageItem) -> Stored:
+    async def process_item(self, item: PageItem) -> Article:
         """Store the article; its URL validators are saved in the same transaction."""
         job = self.writer.submit(item.article, item.state, item.signature)
         try:
@@ -603,32 +689,15 @@ class StorePipeline(_Stage):
             url = item.article.url
             _note(self.spider, url, f"could not be stored ({type(exc).__name__}: {exc})")
             raise DropItem(f"could not store {url}", log_level="WARNING") from None
-        return Stored(item.article, result)
+        stats = getattr(self.spider, "run_stats", None)
+        if stats is not None:
+            field = "duplicates" if result.status == "duplicate" else result.status
+            setattr(stats, field, getattr(stats, field) + 1)
+        return item.article
 
     async def close_spider(self) -> None:
         """Wait until everything this spider sent is committed."""
         await maybe_deferred_to_future(self.writer.flush())
-
-
-class StatsPipeline(_Stage):
-    """Count new/updated/unchanged/duplicate items per source; pass the Article on."""
-
-    def process_item(self, item: Stored | PageItem) -> Article:
-        """Count the outcome."""
-        stats = getattr(self.spider, "run_stats", None)
-        if isinstance(item, PageItem):
-            return item.article
-        if stats is not None and item.result is not None:
-            status = item.result.status
-            if status == "new":
-                stats.new += 1
-            elif status == "updated":
-                stats.updated += 1
-            elif status == "unchanged":
-                stats.unchanged += 1
-            else:
-                stats.duplicates += 1
-        return item.article
 
 
 def _note(spider: Any, url: str, message: str) -> None:

@@ -85,11 +85,8 @@ EXTENSIONS = {
 }
 
 ITEM_PIPELINES = {
-    "crawler.pipelines.CanonicalizePipeline": 100,
     "crawler.pipelines.ExtractPipeline": 200,
-    "crawler.pipelines.TagPipeline": 300,
     "crawler.pipelines.StorePipeline": 400,
-    "crawler.pipelines.StatsPipeline": 500,
 }
 
 FEED_EXPORT_ENCODING = "utf-8"

@@ -56,9 +56,8 @@ class PageItem:
     # A date to fall back on when neither the source nor the page gives one (sitemap lastmod).
     fallback_published: datetime | None = None
     state: UrlState | None = None
-    # Filled in the worker: the near-duplicate signature, and whether tagging ran.
+    # Filled in the worker: the near-duplicate signature, and why tagging failed if it did.
     signature: Any = field(default=None, repr=False)
-    tagged: bool = False
     tag_error: str | None = None
 
 
