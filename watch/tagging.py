@@ -32,6 +32,13 @@ TERMS_PER_TAG = 3
 # The classifier gives every item its best topic even when no margin is positive
 # (right for news that is on topic, as watch items mostly are). Off-topic pages,
 # such as product pages, then get a guess far below the boundary: drop those.
+# Re-measured 2026-11-27 on the shipped model (sublinear TF, NBSVM, C = 0.5):
+# seed items with no positive margin (5-fold, out of fold) have a median best
+# margin of -0.31 and their guess is right 85% of the time above -0.4, 54% below;
+# off-topic news (1,000-character leads of BBC sport and entertainment articles)
+# has a median of -0.58, and -0.4 drops 86% of it (-0.5 only 69%). Of the floors
+# -0.2 to -1.0, -0.4 keeps the most right guesses net of off-topic items tagged.
+# On a multi-class model (AG News, one fold) the 1.3% of items below it were 26% right.
 FALLBACK_FLOOR = -0.4
 
 

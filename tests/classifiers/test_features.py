@@ -33,7 +33,7 @@ def _words_and_bigrams(text: str) -> list[str]:
 
 
 def test_word_features_equal_sklearn_binary_tfidf() -> None:
-    ours = TextFeatures(char_weight=0)
+    ours = TextFeatures(char_weight=0, binary=True)
     X = ours.fit_transform(TEXTS)
     sk = TfidfVectorizer(analyzer=_words_and_bigrams, binary=True)
     X_sk = sk.fit_transform(TEXTS)
