@@ -17,7 +17,8 @@ from bisect import bisect_right
 from lxml.etree import Element, _Element
 from lxml.html import HtmlElement
 
-from watch.boilerplate import normalized
+from watch.boilerplate import normalized_many
+from watch.page_elements import PageElements
 
 # A paragraph shorter than this is too weak a signal to put back.
 MIN_PROSE_CHARS = 120
@@ -65,9 +66,6 @@ COVERED_SHARE = 0.9
 SUBSTRING_BUDGET = 50_000_000
 
 
-_norm = normalized
-
-
 def _prose_like(text: str) -> bool:
     """Text that reads as sentences: not code, markup or a run of symbols."""
     if len(_CODE.findall(text)) > 2:
@@ -85,6 +83,19 @@ def _partial(ends: dict[str, int], norms: list[str], tokens: list[str]) -> int |
         if index is not None and _is_cut_from(norms[index].split(), tokens):
             return index
     return None
+
+
+def _paragraph_ends(blocks: list[_Element], norms: list[str]) -> dict[str, int]:
+    """The opening and closing words of the body's long paragraphs, to their block index."""
+    ends: dict[str, int] = {}
+    for index, (block, norm) in enumerate(zip(blocks, norms, strict=True)):
+        if block.tag != "p":
+            continue
+        tokens = norm.split()
+        if len(tokens) >= 2 * HEAD_WORDS:
+            ends.setdefault(" ".join(tokens[:HEAD_WORDS]), index)
+            ends.setdefault(" ".join(tokens[-HEAD_WORDS:]), index)
+    return ends
 
 
 def _is_cut_from(short: list[str], full: list[str]) -> bool:
@@ -114,14 +125,17 @@ def _signature(el: _Element) -> tuple[tuple[str, str], ...] | None:
     return tuple(parts)
 
 
-def prose_paragraphs(tree: HtmlElement) -> list[tuple[_Element, str]]:
+def prose_paragraphs(
+    tree: HtmlElement, elements: PageElements | None = None
+) -> list[tuple[_Element, str]]:
     """The page's <p> elements that read as article prose, and its social-media embeds.
 
     Embedded posts (a tweet's blockquote) are short and full of links, but readers
     count them as part of the story, so they are kept on other terms than prose.
     """
     found = []
-    for el in tree.iter("p", "blockquote"):
+    outside: dict[_Element, bool] = {}
+    for el in tree.iter("p", "blockquote") if elements is None else elements.paragraphs:
         has_children = len(el) > 0
         # Without child elements, .text is the text content, and far cheaper to get.
         text = el.text_content() if has_children else el.text or ""
@@ -135,10 +149,29 @@ def prose_paragraphs(tree: HtmlElement) -> list[tuple[_Element, str]]:
                 link_chars = sum(len(a.text_content()) for a in el.iter("a"))
                 if link_chars > MAX_LINK_SHARE * len(text):
                     continue
-        if any(anc.tag in _OUTSIDE for anc in el.iterancestors()):
+        if _within_outside(el.getparent(), outside):
             continue
         found.append((el, text))
     return found
+
+
+def _within_outside(el: _Element | None, memo: dict[_Element, bool]) -> bool:
+    """Whether an element is, or is inside, one of the _OUTSIDE elements (memoised per page)."""
+    chain = []
+    result = False
+    while el is not None:
+        known = memo.get(el)
+        if known is not None:
+            result = known
+            break
+        if el.tag in _OUTSIDE:
+            result = True
+            break
+        chain.append(el)
+        el = el.getparent()
+    for node in chain:
+        memo[node] = result
+    return result
 
 
 def _shingles(tokens: list[str]) -> list[tuple[str, ...]]:
@@ -184,33 +217,29 @@ class _Coverage:
         return found[-1] if found and len(found) >= COVERED_SHARE * len(shingles) else None
 
 
-def recover_paragraphs(body: _Element, tree: HtmlElement) -> int:
+def recover_paragraphs(
+    body: _Element, tree: HtmlElement, elements: PageElements | None = None
+) -> int:
     """Insert into `body` the prose paragraphs it is missing; return how many changed."""
-    paragraphs = prose_paragraphs(tree)
+    paragraphs = prose_paragraphs(tree, elements)
     if not paragraphs:
         return 0
     blocks = list(body)
-    block_norms = [_norm("".join(block.itertext())) for block in blocks]
+    block_norms = normalized_many(["".join(block.itertext()) for block in blocks])
     coverage = _Coverage(block_norms, len(paragraphs))
-    # Paragraph ends, to recognise a body paragraph that lost words inside it.
-    ends: dict[str, int] = {}
-    for index, (block, norm) in enumerate(zip(blocks, block_norms, strict=True)):
-        tokens = norm.split()
-        if block.tag == "p" and len(tokens) >= 2 * HEAD_WORDS:
-            ends.setdefault(" ".join(tokens[:HEAD_WORDS]), index)
-            ends.setdefault(" ".join(tokens[-HEAD_WORDS:]), index)
-
     states = []
     covered_parents: set[_Element] = set()
-    for p, text in paragraphs:
-        norm = _norm(text)
+    norms = normalized_many([text for _p, text in paragraphs])
+    for (p, text), norm in zip(paragraphs, norms, strict=True):
         block_index = coverage.locate(norm)
         states.append((p, text, norm, block_index))
         if block_index is not None:
             covered_parents.add(p.getparent())
     if not covered_parents:
         return 0  # trafilatura kept none of the page's prose: no anchor to recover around
-    signatures = {s for s in (_signature(el) for el in covered_parents) if s}
+    # Built on first need: on most pages no paragraph is missing.
+    ends: dict[str, int] | None = None
+    signatures: set[tuple[tuple[str, str], ...]] | None = None
 
     changed = 0
     anchor: _Element | None = None  # the body block after which the next insert goes
@@ -222,7 +251,11 @@ def recover_paragraphs(body: _Element, tree: HtmlElement) -> int:
         if not norm or not (embed or _prose_like(text)):
             continue
         clean = " ".join(text.split())
-        partial = None if embed else _partial(ends, block_norms, norm.split())
+        partial = None
+        if not embed:
+            if ends is None:
+                ends = _paragraph_ends(blocks, block_norms)
+            partial = _partial(ends, block_norms, norm.split())
         if partial is not None:
             # The body has this paragraph with words cut out of it: restore the full sentence.
             block = blocks[partial]
@@ -238,8 +271,11 @@ def recover_paragraphs(body: _Element, tree: HtmlElement) -> int:
             # An embed sits in a wrapper of its own, inside the article's container.
             if parent not in covered_parents and parent.getparent() not in covered_parents:
                 continue
-        elif parent not in covered_parents and _signature(parent) not in signatures:
-            continue
+        elif parent not in covered_parents:
+            if signatures is None:
+                signatures = {s for s in (_signature(el) for el in covered_parents) if s}
+            if _signature(parent) not in signatures:
+                continue
         new = Element("p")
         new.text = clean
         if anchor is None:

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from lxml.etree import XPath, _Element
 from lxml.html import HtmlElement
 
+from watch.page_elements import PageElements
 from watch.page_metadata import PageMetadata
 
 _WORD = re.compile(r"\w+")
@@ -25,6 +26,12 @@ _WORD = re.compile(r"\w+")
 _ASCII_NON_WORD = str.maketrans(
     dict.fromkeys((chr(c) for c in range(128) if not (chr(c).isalnum() or chr(c) == "_")), " ")
 )
+# The same for ASCII bytes, lower-casing the word characters on the way and keeping NUL.
+_ASCII_WORD_BYTES = bytes(
+    c if c == 0 or c > 127 else ord(chr(c).lower()) if chr(c).isalnum() or c == 95 else 32
+    for c in range(256)
+)
+_SPACE_RUN = re.compile(b" {2,}")
 # Blocks that introduce a link to another story: "Related: ...", "Read more: ...".
 _LINK_LABEL = re.compile(
     r"^\W*(?:related(?: (?:post|posts|article|articles|story|stories|content|reading|coverage))?"
@@ -78,31 +85,44 @@ _PROMPT = re.compile(
     r" wurde\b[^.]{0,80}\bveröffentlicht)",
     re.IGNORECASE,
 )
-# Every _PROMPT match holds one of these (lower-case). Its many unanchored branches make
-# the pattern slow (about 0.1 ms a line), so a line holding none of them skips it.
-_PROMPT_WORDS = (
-    "sign up",
-    "subscri",
-    "register",
-    "join",
-    "get ",
-    "follow",
-    "share",
-    "have a ",
-    "click here",
-    "abonnez-vous",
-    "inscrivez-vous",
-    "for signing up",
-    "inbox",
-    "compensation",
-    "commission",
-    "affiliate ",
-    "disclosure",
-    "this entry",
-    "this post",
-    "beitrag",
-    "eintrag",
+# What each branch of _PROMPT cannot match without: a word (lower-case) from each group,
+# the rarest group first.
+# The pattern's many unanchored branches make it slow (about 0.1 ms a line), and words
+# such as "share" or "subscription" are common in business news, so a line is searched
+# only when some branch has all it needs. Keep in step with _PROMPT (a test checks).
+_PROMPT_NEEDS: tuple[tuple[tuple[str, ...], ...], ...] = (
+    (
+        ("newsletter", "inbox", "mail", "updates", "alerts"),
+        ("sign up", "subscri", "register", "join"),
+    ),
+    (("inbox", "newsletter", "updates"), ("get ",)),
+    (
+        (
+            "follow us",
+            "follow me",
+            "twitter",
+            "facebook",
+            "instagram",
+            "linkedin",
+            "youtube",
+            "tiktok",
+            "threads",
+            "bluesky",
+        ),
+        ("follow",),
+    ),
+    (("this story", "this article"), ("share",)),
+    (("have a ",), ("tip",)),
+    (("click here",),),
+    (("abonnez-vous", "inscrivez-vous"),),
+    (("signing up", "subscribing"), ("thank",)),
+    (("keep an eye on your inbox", "error processing your subscription"),),
+    (("compensation", "commission", "a share of"), ("may ", "might ", "could ")),
+    (("affiliate link", "affiliate partnership", "affiliate commission", "disclosure"),),
+    (("this entry was p", "this post was p"),),
+    (("veröffentlicht",), ("beitrag wurde", "eintrag wurde")),
 )
+_PROMPT_FIRST_WORDS = tuple(sorted({word for groups in _PROMPT_NEEDS for word in groups[0]}))
 # Characters case-insensitive matching takes for an ASCII letter (i, s) although
 # lower() does not turn them into it: a text holding one skips the shortcut.
 _CASE_TRAPS = ("İ", "ı", "ſ")
@@ -189,17 +209,44 @@ def normalized(text: str) -> str:
 _norm = normalized
 
 
+def normalized_many(texts: list[str]) -> list[str]:
+    """`normalized` of each text, done in one pass over them all when they are ASCII."""
+    # NUL cannot occur in text from an lxml tree, so it can separate the texts.
+    joined = "\0".join(texts)
+    if not joined.isascii() or joined.count("\0") != len(texts) - 1:
+        return [normalized(text) for text in texts]
+    spaced = _SPACE_RUN.sub(b" ", joined.encode("ascii").translate(_ASCII_WORD_BYTES))
+    return [piece.strip(" ") for piece in spaced.decode("ascii").split("\0")]
+
+
+def _lowered(text: str) -> str | None:
+    """The text lower-cased for word checks, or None when lower() would hide a match."""
+    if not text.isascii() and any(trap in text for trap in _CASE_TRAPS):
+        return None
+    return text.lower()
+
+
 def _may_hold(text: str, needles: tuple[str, ...]) -> bool:
     """Whether a text may hold one of the (lower-case) needles, case-insensitively."""
-    if not text.isascii() and any(trap in text for trap in _CASE_TRAPS):
+    lowered = _lowered(text)
+    return lowered is None or any(needle in lowered for needle in needles)
+
+
+def _may_be_prompt(text: str) -> bool:
+    """Whether some branch of _PROMPT finds every word it needs in the text."""
+    lowered = _lowered(text)
+    if lowered is None:
         return True
-    lowered = text.lower()
-    return any(needle in lowered for needle in needles)
+    if not any(map(lowered.__contains__, _PROMPT_FIRST_WORDS)):
+        return False  # most lines: a quick no
+    return any(
+        all(any(word in lowered for word in group) for group in groups) for groups in _PROMPT_NEEDS
+    )
 
 
 def _is_prompt(text: str) -> bool:
     """A prompt to subscribe, follow or share, or an affiliate disclosure."""
-    return _may_hold(text, _PROMPT_WORDS) and _PROMPT.search(text) is not None
+    return _may_be_prompt(text) and _PROMPT.search(text) is not None
 
 
 def _is_credit(text: str) -> bool:
@@ -213,7 +260,12 @@ def _text(el: _Element) -> str:
     return "".join(el.itertext()).strip()
 
 
-def clean_body(body: HtmlElement, page: HtmlElement, meta: PageMetadata) -> dict[str, str]:
+def clean_body(
+    body: HtmlElement,
+    page: HtmlElement,
+    meta: PageMetadata,
+    elements: PageElements | None = None,
+) -> dict[str, str]:
     """Remove boilerplate blocks from trafilatura's body element, in place.
 
     Returns what was removed: each block's text mapped to the name of the rule.
@@ -221,7 +273,7 @@ def clean_body(body: HtmlElement, page: HtmlElement, meta: PageMetadata) -> dict
     blocks = [el for el in body if el.tag in _BLOCK_TAGS]
     if not blocks:
         return {}
-    found = find_boilerplate(blocks, page, meta)
+    found = find_boilerplate(blocks, page, meta, elements)
     removed = {}
     for index in sorted(found, reverse=True):
         removed[_text(blocks[index])] = found[index]
@@ -230,7 +282,10 @@ def clean_body(body: HtmlElement, page: HtmlElement, meta: PageMetadata) -> dict
 
 
 def find_boilerplate(
-    blocks: list[_Element], page: HtmlElement, meta: PageMetadata
+    blocks: list[_Element],
+    page: HtmlElement,
+    meta: PageMetadata,
+    elements: PageElements | None = None,
 ) -> dict[int, str]:
     """The indexes of boilerplate blocks, each with the name of the rule that matched.
 
@@ -239,8 +294,8 @@ def find_boilerplate(
     doomed: dict[int, str] = dict.fromkeys(_leading_title(blocks, meta), "title")
     for index in _leading_dek(blocks, page, meta, set(doomed)):
         doomed[index] = "standfirst"
-    anchors: Callable[[], set[str]] = _lazy_anchor_texts(page)
-    image_texts: Callable[[], set[str]] = _lazy_image_texts(page)
+    anchors: Callable[[], set[str]] = _lazy_anchor_texts(page, elements)
+    image_texts: Callable[[], set[str]] = _lazy_image_texts(page, elements)
     count = len(blocks)
     after_label = False
     for index, el in enumerate(blocks):
@@ -271,7 +326,7 @@ def find_boilerplate(
             rule = "author bio"
         elif n_words <= LABEL_MAX_WORDS and _is_shouted_link(text, anchors):
             rule = "shouted link"
-        elif el.tag == "p" and n_words <= LABEL_MAX_WORDS and _norm(text) in image_texts():
+        elif el.tag == "p" and n_words <= LABEL_MAX_WORDS and _is_caption(text, image_texts):
             # A line repeating an image's alt text is its caption (a heading may name it too).
             rule = "caption"
         elif n_words <= LABEL_MAX_WORDS and text.startswith("[") and _SHORTCODE.search(text):
@@ -398,7 +453,7 @@ def _page_blocks(
 
 def _is_byline(text: str, meta: PageMetadata) -> bool:
     """ "By Jane Doe", "Par <the page's author>", or the author's name alone, above the story."""
-    norm = _norm(text)
+    norm = _norm(text) if meta.authors else ""
     if any(norm == _norm(author) for author in meta.authors):
         return True
     match = _BYLINE.match(text)
@@ -414,12 +469,11 @@ def _is_byline(text: str, meta: PageMetadata) -> bool:
 
 def _is_bio(text: str, meta: PageMetadata) -> bool:
     """A closing line about the page's author: "Jane Doe is a reporter covering retail"."""
+    authors = [author for author in meta.authors if len(author.split()) >= 2]
+    if not authors:
+        return False
     norm = _norm(text)
-    return any(
-        norm.startswith(_norm(author)) and _BIO_VERBS.search(text)
-        for author in meta.authors
-        if len(author.split()) >= 2
-    )
+    return any(norm.startswith(_norm(author)) and _BIO_VERBS.search(text) for author in authors)
 
 
 def _is_stamp(text: str, tokens: list[str]) -> bool:
@@ -481,31 +535,37 @@ def _is_headline_list(el: _Element, anchors: Callable[[], set[str]]) -> bool:
     )
 
 
-def _lazy_image_texts(page: HtmlElement) -> Callable[[], set[str]]:
+def _is_caption(text: str, image_texts: Callable[[], set[str]]) -> bool:
+    """A line that repeats the alt text of one of the page's images."""
+    alts = image_texts()
+    return bool(alts) and _norm(text) in alts
+
+
+def _lazy_image_texts(page: HtmlElement, elements: PageElements | None) -> Callable[[], set[str]]:
     """A function giving the normalised alt texts of the page's images (3 words or more)."""
     cache: list[set[str]] = []
 
     def get() -> set[str]:
         if not cache:
-            texts = {_norm(img.get("alt") or "") for img in page.iter("img")}
+            images = page.iter("img") if elements is None else elements["img"]
+            texts = {_norm(img.get("alt") or "") for img in images}
             cache.append({t for t in texts if t.count(" ") >= 2})
         return cache[0]
 
     return get
 
 
-def _lazy_anchor_texts(page: HtmlElement) -> Callable[[], set[str]]:
+def _lazy_anchor_texts(page: HtmlElement, elements: PageElements | None) -> Callable[[], set[str]]:
     """A function giving the normalised texts of the page's links, computed on first use."""
     cache: list[set[str]] = []
 
     def get() -> set[str]:
         if not cache:
-            texts = set()
-            for a in page.iter("a"):
-                # Most links hold only text: their .text is their text content, got cheaper.
-                text = _norm(a.text_content() if len(a) else a.text or "")
-                if text:
-                    texts.add(text)
+            # Most links hold only text: their .text is their text content, got cheaper.
+            links = page.iter("a") if elements is None else elements["a"]
+            raw = [a.text_content() if len(a) else a.text or "" for a in links]
+            texts = set(normalized_many(raw))
+            texts.discard("")
             cache.append(texts)
         return cache[0]
 

@@ -31,6 +31,7 @@ from watch.body_recovery import recover_paragraphs
 from watch.boilerplate import clean_body
 from watch.charset import MAX_DECODED_BYTES, charset_from_content_type, to_utf8
 from watch.language import page_language
+from watch.page_elements import PageElements
 from watch.page_metadata import PageMetadata, guess_published, read_metadata
 
 LOGGER = logging.getLogger(__name__)
@@ -143,9 +144,11 @@ def _extract(
     clock.lap("parse")
     if tree is None:
         return Extracted(url, "", "", "", None, None, None)
-    meta = read_metadata(tree, url)
+    # One walk over the page while it is fresh in the caches, for every later stage.
+    elements = PageElements(tree)
+    meta = read_metadata(tree, url, elements)
     clock.lap("metadata")
-    text = main_text(tree, url, meta, clock)
+    text = main_text(tree, url, meta, clock, elements)
     language = page_language(meta.languages, text or meta.title)
     clock.lap("language")
     if meta.published is None:
@@ -190,7 +193,11 @@ def _body(tree: HtmlElement, url: str | None, fast: bool) -> HtmlElement | None:
 
 
 def main_text(
-    tree: HtmlElement, url: str | None, meta: PageMetadata, clock: StageClock = _NO_CLOCK
+    tree: HtmlElement,
+    url: str | None,
+    meta: PageMetadata,
+    clock: StageClock = _NO_CLOCK,
+    elements: PageElements | None = None,
 ) -> str:
     """The article body as plain text, one paragraph per line."""
     body = _body(tree, url, fast=True)
@@ -203,9 +210,9 @@ def main_text(
         clock.lap("trafilatura full")
     if body is None:
         return ""
-    recover_paragraphs(body, tree)
+    recover_paragraphs(body, tree, elements)
     clock.lap("recovery")
-    clean_body(body, tree, meta)
+    clean_body(body, tree, meta, elements)
     clock.lap("cleaning")
     text = xmltotxt(body, False).strip()
     clock.lap("text")

@@ -14,11 +14,14 @@ import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from itertools import islice
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
-from lxml.etree import XPath
+from lxml.etree import XPath, _Element
 from lxml.html import HtmlElement
+
+from watch.page_elements import PageElements, page_elements
 
 # JSON-LD types whose fields describe the page's main story.
 _ARTICLE_TYPES = {
@@ -254,52 +257,54 @@ def _title_from_title_tag(text: str, site_name: str) -> str:
     return text
 
 
-def read_metadata(tree: HtmlElement, url: str | None = None) -> PageMetadata:
-    """Collect a page's declared metadata from its parsed tree."""
+def read_metadata(
+    tree: HtmlElement, url: str | None = None, elements: PageElements | None = None
+) -> PageMetadata:
+    """Collect a page's declared metadata from its parsed tree (or its gathered elements)."""
+    found = page_elements(tree, elements)
     meta: dict[str, str] = {}
+    for el in found["meta"]:
+        key = (el.get("property") or el.get("name") or el.get("itemprop") or "").lower()
+        content = el.get("content")
+        if key and content and key not in meta:
+            meta[key] = content
+        equiv = (el.get("http-equiv") or "").lower()
+        if equiv == "content-language" and content:
+            meta.setdefault("content-language", content)
     canonical = ""
+    for el in found["link"]:
+        if (el.get("rel") or "").lower() == "canonical":
+            canonical = el.get("href") or ""
+            if canonical:
+                break
     title_tag = ""
-    h1s: list[str] = []
+    for el in found["title"]:
+        title_tag = _clean(el.text_content())
+        if title_tag:
+            break
     json_ld: list[dict[str, Any]] = []
-    rel_authors: list[str] = []
+    for el in found["script"]:
+        if (el.get("type") or "").lower() == "application/ld+json" and el.text:
+            try:
+                json_ld.extend(_json_ld_objects(json.loads(el.text, strict=False)))
+            except (ValueError, RecursionError):
+                continue
+    h1s: list[str] = []
+    for el in found["h1"]:
+        text = _clean(el.text_content())
+        if text:
+            h1s.append(text)
+            if len(h1s) == 3:
+                break
     time_dates: list[str] = []
-    for el in tree.iter("meta", "link", "title", "script", "h1", "time", "a"):
-        tag = el.tag
-        if tag == "meta":
-            key = (el.get("property") or el.get("name") or el.get("itemprop") or "").lower()
-            content = el.get("content")
-            if key and content and key not in meta:
-                meta[key] = content
-            equiv = (el.get("http-equiv") or "").lower()
-            if equiv == "content-language" and content:
-                meta.setdefault("content-language", content)
-        elif tag == "link":
-            rel = (el.get("rel") or "").lower()
-            if rel == "canonical" and not canonical:
-                canonical = el.get("href") or ""
-        elif tag == "title":
-            if not title_tag:
-                title_tag = _clean(el.text_content())
-        elif tag == "script":
-            if (el.get("type") or "").lower() == "application/ld+json" and el.text:
-                try:
-                    json_ld.extend(_json_ld_objects(json.loads(el.text, strict=False)))
-                except (ValueError, RecursionError):
-                    continue
-        elif tag == "h1":
-            if len(h1s) < 3:
-                text = _clean(el.text_content())
-                if text:
-                    h1s.append(text)
-        elif tag == "time":
-            if len(time_dates) < 3:
-                value = el.get("datetime") or ""
-                if el.get("itemprop") == "datePublished" or el.get("pubdate") is not None:
-                    time_dates.insert(0, value)
-                elif value:
-                    time_dates.append(value)
-        elif tag == "a" and (el.get("rel") or "").lower() == "author" and len(rel_authors) < 5:
-            rel_authors.append(el.text_content())
+    for el in found["time"]:
+        value = el.get("datetime") or ""
+        if el.get("itemprop") == "datePublished" or el.get("pubdate") is not None:
+            time_dates.insert(0, value)
+        elif value:
+            time_dates.append(value)
+        if len(time_dates) == 3:
+            break
 
     article = next((o for o in json_ld if _types(o) & _ARTICLE_TYPES and _has_story(o)), {})
     result = PageMetadata()
@@ -333,7 +338,7 @@ def read_metadata(tree: HtmlElement, url: str | None = None) -> PageMetadata:
     sources = (
         lambda: _names(article.get("author")) or _names(article.get("creator")),
         lambda: [meta[k] for k in _AUTHOR_META if meta.get(k)][:1],
-        lambda: rel_authors,
+        lambda: _rel_authors(found["a"]),
         lambda: _microdata_authors(tree),
         lambda: _byline_authors(tree),
     )
@@ -363,6 +368,12 @@ def read_metadata(tree: HtmlElement, url: str | None = None) -> PageMetadata:
         meta.get("og:locale"),
     ]
     return result
+
+
+def _rel_authors(links: list[_Element]) -> list[str]:
+    """The text of the page's first five links marked rel="author"."""
+    marked = (a for a in links if (a.get("rel") or "").lower() == "author")
+    return [a.text_content() for a in islice(marked, 5)]
 
 
 def _has_story(obj: dict[str, Any]) -> bool:

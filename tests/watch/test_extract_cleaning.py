@@ -350,7 +350,7 @@ def test_prompt_and_credit_shortcuts_agree_with_the_full_patterns() -> None:
 def test_words_splits_ascii_and_other_text_as_the_word_pattern_does() -> None:
     import re
 
-    from watch.boilerplate import normalized, words
+    from watch.boilerplate import normalized, normalized_many, words
 
     samples = [
         LONG,
@@ -362,3 +362,31 @@ def test_words_splits_ascii_and_other_text_as_the_word_pattern_does() -> None:
     for text in samples:
         assert words(text) == re.findall(r"\w+", text)
         assert normalized(text) == " ".join(re.findall(r"\w+", text)).lower()
+    expected = [" ".join(re.findall(r"\w+", text)).lower() for text in samples]
+    assert normalized_many(samples) == expected
+    ascii_only = [text for text in samples if text.isascii()]
+    assert normalized_many(ascii_only) == [normalized(text) for text in ascii_only]
+    assert normalized_many([]) == []
+
+
+def test_a_page_walked_once_gives_the_same_metadata_recovery_and_cleaning() -> None:
+    from pathlib import Path
+
+    from watch.extract import _body, parse_html
+    from watch.page_elements import PageElements
+    from watch.page_metadata import read_metadata
+
+    pages = Path(__file__).resolve().parents[1] / "fixtures" / "pages"
+    for path in sorted(pages.glob("*.html")):
+        tree = parse_html(path.read_bytes())
+        assert tree is not None
+        elements = PageElements(tree)
+        assert read_metadata(tree, "https://x.test/", elements) == read_metadata(
+            tree, "https://x.test/"
+        )
+        meta = read_metadata(tree, "https://x.test/")
+        with_index, without = _body(tree, None, fast=True), _body(tree, None, fast=True)
+        assert with_index is not None and without is not None
+        assert recover_paragraphs(with_index, tree, elements) == recover_paragraphs(without, tree)
+        assert clean_body(with_index, tree, meta, elements) == clean_body(without, tree, meta)
+        assert texts(with_index) == texts(without)
