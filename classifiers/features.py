@@ -102,6 +102,17 @@ class _Rows:
     def n_rows(self) -> int:
         return len(self.indptr) - 1
 
+    @classmethod
+    def of_csr(cls, matrix: sp.csr_matrix, n_cols: int) -> _Rows:
+        """A CSR matrix's parts, duplicate entries summed, as float64 and int64 arrays."""
+        matrix.sum_duplicates()
+        return cls(
+            matrix.data.astype(np.float64),
+            matrix.indices.astype(np.int64),
+            matrix.indptr.astype(np.int64),
+            n_cols,
+        )
+
 
 @dataclass
 class _Batch:
@@ -230,19 +241,19 @@ class TextFeatures(TransformerMixin, BaseEstimator):
     @property
     def word_index(self) -> dict[str, int]:
         """Word term -> column (rebuilt from the packed terms after loading)."""
-        index = self.__dict__.get("_word_index")
-        if index is None:
-            index = {t: i for i, t in enumerate(unpack_terms(self.word_terms_))}
-            self._word_index = index
-        return index
+        return self._index("_word_index", self.word_terms_)
 
     @property
     def char_index(self) -> dict[str, int]:
         """Character n-gram -> column within the character block."""
-        index = self.__dict__.get("_char_index")
+        return self._index("_char_index", self.char_terms_)
+
+    def _index(self, key: str, packed: np.ndarray) -> dict[str, int]:
+        """Term -> column for packed terms, built once and kept under `key`."""
+        index = self.__dict__.get(key)
         if index is None:
-            index = {t: i for i, t in enumerate(unpack_terms(self.char_terms_))}
-            self._char_index = index
+            index = {t: i for i, t in enumerate(unpack_terms(packed))}
+            self.__dict__[key] = index
         return index
 
     def __getstate__(self) -> dict[str, Any]:
@@ -360,13 +371,7 @@ class TextFeatures(TransformerMixin, BaseEstimator):
         counts = sp.csr_matrix(
             (np.ones(row_arr.size), (row_arr, col_arr)), shape=(n_docs, max(n_cols, 0))
         )
-        counts.sum_duplicates()
-        return _Rows(
-            counts.data.astype(np.float64),
-            counts.indices.astype(np.int64),
-            counts.indptr.astype(np.int64),
-            n_cols,
-        )
+        return _Rows.of_csr(counts, n_cols)
 
     def _count_known_units(self, batch: _Batch) -> _Rows:
         """Sub-word unit counts: (document x token counts) @ (token x unit counts)."""
@@ -395,13 +400,7 @@ class TextFeatures(TransformerMixin, BaseEstimator):
             (np.ones(batch.ids.size), (batch.doc_of, batch.ids)), shape=(batch.n_docs, n_tokens)
         )
         summed = sp.csr_matrix(token_counts @ token_units)
-        summed.sum_duplicates()
-        return _Rows(
-            summed.data.astype(np.float64),
-            summed.indices.astype(np.int64),
-            summed.indptr.astype(np.int64),
-            n_cols,
-        )
+        return _Rows.of_csr(summed, n_cols)
 
     def _count_chars(self, docs: list[list[str]], index: dict[str, int], grow: bool) -> _Rows:
         """Sub-word unit counts: each word's cached units, weighted by the word's count."""
