@@ -85,6 +85,29 @@ def _partial(ends: dict[str, int], norms: list[str], tokens: list[str]) -> int |
     return None
 
 
+def _all_within_blocks(paragraphs: list[tuple[_Element, str]], block_texts: list[str]) -> bool:
+    """Whether each paragraph's text lies within one body block: then none is missing.
+
+    A shortcut past word normalisation, which costs more than the rest of recovery.
+    Within one block, a paragraph's normalised text is also within the block's,
+    which is what coverage looks for, so the answer is the same. Limited to ASCII
+    text (whose lower-casing is character by character) and to pages where coverage
+    would search for substrings rather than compare word shingles.
+    """
+    raw = "\0".join(block_texts)
+    if not raw.isascii() or len(paragraphs) * len(raw) > SUBSTRING_BUDGET:
+        return False
+    collapsed = None
+    for _p, text in paragraphs:
+        if text in raw:
+            continue
+        if collapsed is None:  # white space often differs: compare with it collapsed
+            collapsed = "\0".join(" ".join(block.split()) for block in block_texts)
+        if " ".join(text.split()) not in collapsed:
+            return False
+    return True
+
+
 def _paragraph_ends(blocks: list[_Element], norms: list[str]) -> dict[str, int]:
     """The opening and closing words of the body's long paragraphs, to their block index."""
     ends: dict[str, int] = {}
@@ -146,7 +169,9 @@ def prose_paragraphs(
             if len(text) < MIN_PROSE_CHARS:
                 continue
             if has_children:
-                link_chars = sum(len(a.text_content()) for a in el.iter("a"))
+                link_chars = sum(
+                    len(a.text_content() if len(a) else a.text or "") for a in el.iter("a")
+                )
                 if link_chars > MAX_LINK_SHARE * len(text):
                     continue
         if _within_outside(el.getparent(), outside):
@@ -218,14 +243,26 @@ class _Coverage:
 
 
 def recover_paragraphs(
-    body: _Element, tree: HtmlElement, elements: PageElements | None = None
+    body: _Element,
+    tree: HtmlElement,
+    elements: PageElements | None = None,
+    block_texts: dict[_Element, str] | None = None,
 ) -> int:
-    """Insert into `body` the prose paragraphs it is missing; return how many changed."""
+    """Insert into `body` the prose paragraphs it is missing; return how many changed.
+
+    `block_texts`, when given, receives the text of each body block as it was read,
+    for the boilerplate pass to reuse when nothing changed.
+    """
     paragraphs = prose_paragraphs(tree, elements)
     if not paragraphs:
         return 0
     blocks = list(body)
-    block_norms = normalized_many(["".join(block.itertext()) for block in blocks])
+    texts = ["".join(block.itertext()) for block in blocks]
+    if block_texts is not None:
+        block_texts.update(zip(blocks, texts, strict=True))
+    if _all_within_blocks(paragraphs, texts):
+        return 0  # the usual case: every paragraph is in the body already
+    block_norms = normalized_many(texts)
     coverage = _Coverage(block_norms, len(paragraphs))
     states = []
     covered_parents: set[_Element] = set()

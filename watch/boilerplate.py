@@ -265,18 +265,22 @@ def clean_body(
     page: HtmlElement,
     meta: PageMetadata,
     elements: PageElements | None = None,
+    known_texts: dict[_Element, str] | None = None,
 ) -> dict[str, str]:
     """Remove boilerplate blocks from trafilatura's body element, in place.
 
-    Returns what was removed: each block's text mapped to the name of the rule.
+    `known_texts` may hold blocks' texts already read (by recovery that changed
+    nothing). Returns what was removed: each block's text mapped to the rule's name.
     """
     blocks = [el for el in body if el.tag in _BLOCK_TAGS]
     if not blocks:
         return {}
-    found = find_boilerplate(blocks, page, meta, elements)
+    known = known_texts or {}
+    texts = [known[el].strip() if el in known else "".join(el.itertext()).strip() for el in blocks]
+    found = find_boilerplate(blocks, page, meta, elements, texts)
     removed = {}
     for index in sorted(found, reverse=True):
-        removed[_text(blocks[index])] = found[index]
+        removed[texts[index]] = found[index]
         _remove(blocks[index])
     return removed
 
@@ -286,20 +290,24 @@ def find_boilerplate(
     page: HtmlElement,
     meta: PageMetadata,
     elements: PageElements | None = None,
+    texts: list[str] | None = None,
 ) -> dict[int, str]:
     """The indexes of boilerplate blocks, each with the name of the rule that matched.
 
-    Date stamps left as loose text after a block at either end are cleared on the way.
+    `texts` are the blocks' texts, when the caller has them. Date stamps left as loose
+    text after a block at either end are cleared on the way.
     """
-    doomed: dict[int, str] = dict.fromkeys(_leading_title(blocks, meta), "title")
-    for index in _leading_dek(blocks, page, meta, set(doomed)):
+    if texts is None:
+        texts = [_text(el) for el in blocks]
+    doomed: dict[int, str] = dict.fromkeys(_leading_title(texts, meta), "title")
+    for index in _leading_dek(texts, page, meta, set(doomed)):
         doomed[index] = "standfirst"
     anchors: Callable[[], set[str]] = _lazy_anchor_texts(page, elements)
     image_texts: Callable[[], set[str]] = _lazy_image_texts(page, elements)
     count = len(blocks)
     after_label = False
     for index, el in enumerate(blocks):
-        text = _text(el)
+        text = texts[index]
         n_words = len(text.split())  # whitespace words: close enough for length limits
         at_edge = index < EDGE_BLOCKS or index >= count - EDGE_BLOCKS
         if el.tag == "list":
@@ -359,25 +367,25 @@ def _remove(el: _Element) -> None:
     parent.remove(el)
 
 
-def _leading_title(blocks: list[_Element], meta: PageMetadata) -> list[int]:
+def _leading_title(texts: list[str], meta: PageMetadata) -> list[int]:
     """Indexes of the headline repeated at the top of the body, and any kicker above it."""
     titles = {_norm(t) for t in meta.titles}
     titles.discard("")
     if not titles:
         return []
-    for index, el in enumerate(blocks[:3]):
-        text = _norm(_text(el))
+    for index, block_text in enumerate(texts[:3]):
+        text = _norm(block_text)
         if not text:
             continue
         if text in titles or any(len(text) >= 20 and t.startswith(text) for t in titles):
             # Short labels above the headline ("Review", a section name) go with it.
-            kickers = [i for i in range(index) if len(words(_text(blocks[i]))) <= 4]
+            kickers = [i for i in range(index) if len(words(texts[i])) <= 4]
             return [*kickers, index] if len(kickers) == index else [index]
     return []
 
 
 def _leading_dek(
-    blocks: list[_Element], page: HtmlElement, meta: PageMetadata, doomed: set[int]
+    texts: list[str], page: HtmlElement, meta: PageMetadata, doomed: set[int]
 ) -> list[int]:
     """The standfirst above the story: the page description, in a container of its own.
 
@@ -387,10 +395,10 @@ def _leading_dek(
     description = _norm(meta.description).removesuffix(" ")
     if len(description) < 20:
         return []
-    for index in range(min(3, len(blocks) - 1)):
+    for index in range(min(3, len(texts) - 1)):
         if index in doomed:
             continue
-        text = _text(blocks[index])
+        text = texts[index]
         norm = _norm(text)
         if not norm or len(norm.split()) > DEK_MAX_WORDS:
             return []
@@ -399,7 +407,7 @@ def _leading_dek(
         )
         if not same:
             continue
-        own, following = _page_blocks(page, (text, _text(blocks[index + 1])))
+        own, following = _page_blocks(page, (text, texts[index + 1]))
         if own is None or following is None:
             return []
         return [index] if own.getparent() is not following.getparent() else []

@@ -22,7 +22,7 @@ from typing import Protocol
 
 import lxml.html
 import trafilatura
-from lxml.etree import ElementDefaultClassLookup, ParserError
+from lxml.etree import ElementDefaultClassLookup, ParserError, _Element
 from lxml.html import HtmlComment, HtmlElement, HtmlEntity, HtmlProcessingInstruction
 from trafilatura.settings import Extractor
 from trafilatura.xml import xmltotxt
@@ -210,9 +210,10 @@ def main_text(
         clock.lap("trafilatura full")
     if body is None:
         return ""
-    recover_paragraphs(body, tree, elements)
+    block_texts: dict[_Element, str] = {}
+    changed = recover_paragraphs(body, tree, elements, block_texts)
     clock.lap("recovery")
-    clean_body(body, tree, meta, elements)
+    clean_body(body, tree, meta, elements, None if changed else block_texts)
     clock.lap("cleaning")
     text = xmltotxt(body, False).strip()
     clock.lap("text")
