@@ -63,13 +63,13 @@ _ARTICLE_META = re.compile(
     rb"""(?:Article|Posting|NewsArticle)\"""",
     re.IGNORECASE,
 )
-_SPACES = re.compile(r"\s+")
 
 
 def content_hash(title: str, text: str) -> str:
     """A hash of the normalised title and text: changes only when the words do."""
     normal = unicodedata.normalize("NFC", f"{title}\n{text}")
-    normal = _SPACES.sub(" ", normal).strip().lower()
+    # str.split() splits on exactly the characters \s matches, at a third of the cost.
+    normal = " ".join(normal.split()).lower()
     return hashlib.sha256(normal.encode("utf-8")).hexdigest()
 
 
@@ -379,6 +379,15 @@ class _Task:
     alone: bool = False
 
 
+def _fire_all(outcomes: list[tuple[Deferred, Any]]) -> None:
+    """Fire each Deferred with its outcome (a Failure errbacks); runs in the reactor thread."""
+    for deferred, outcome in outcomes:
+        if isinstance(outcome, Failure):
+            deferred.errback(outcome)
+        else:
+            deferred.callback(outcome)
+
+
 def deferred_from_future(future: Future) -> Deferred:
     """A Deferred that fires, in the reactor thread, when a concurrent Future completes."""
     from twisted.internet import reactor
@@ -548,13 +557,9 @@ class StoreWriter:
                 self.seen.pop(canonical, None)
             failure = Failure(exc)
             outcomes = [failure] * len(batch)
-        for job, outcome in zip(batch, outcomes, strict=True):
-            if job.deferred is None:
-                continue
-            if isinstance(outcome, Failure):
-                reactor.callFromThread(job.deferred.errback, outcome)
-            else:
-                reactor.callFromThread(job.deferred.callback, outcome)
+        # One wake-up of the reactor for the whole batch, not one per item.
+        fired = [(job.deferred, o) for job, o in zip(batch, outcomes, strict=True) if job.deferred]
+        reactor.callFromThread(_fire_all, fired)
 
     def _apply(self, store: Store, job: _Job) -> Any:
         if job.kind == "flush":
