@@ -557,7 +557,7 @@ _IDLE_LEAVES = (
 _CATEGORIES = (
     ("start-up (imports)", ("<frozen importlib",)),
     ("extraction (watch/extract.py, trafilatura)", ("watch/extract.py", "trafilatura/")),
-    ("near-duplicate signature (MinHash)", ("watch/dedupe.py", "datasketch/")),
+    ("near-duplicate signature (MinHash)", ("watch/dedupe.py",)),
     ("tagging", ("watch/tagging.py", "classifiers/")),
     ("store writes (SQLite)", ("watch/store.py", "sqlite3")),
     ("language id", ("py3langid", "watch/language")),
