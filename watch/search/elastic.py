@@ -30,7 +30,7 @@ from elasticsearch import Elasticsearch, helpers
 from watch.config import ElasticsearchSettings
 from watch.errors import UserError
 from watch.search.backend import FacetBucket, Hit, QueryError, SearchQuery, SearchResult
-from watch.search.folding import fold
+from watch.search.folding import POST_TAG, PRE_TAG, fold, unfold_marks
 from watch.search.query import AnyOf, Query, Term, check
 from watch.store import StoredItem, to_iso
 
@@ -90,21 +90,13 @@ class MappingOutdated(UserError):
 def mapping(settings: ElasticsearchSettings) -> dict[str, Any]:
     """The index mapping: analyzed text, keywords for filters and facets, real dates.
 
-    Queries search the folded copies (`title_folded` ...), which split and fold
-    text as SQLite does; the original fields carry what users see. The
-    highlighter marks the originals with the folded copies' matches
-    (`matched_fields`): both need offsets in the index for that, and the copies
-    keep the originals' offsets (see watch.search.folding). The copies are left
-    out of `_source`, since `document()` derives them from the text.
+    Queries search and highlight the folded copies (`title_folded` ...), which
+    split and fold text as SQLite does; the original fields, not indexed, carry
+    what users see. Marks found in a folded fragment are put back on the
+    original text by `watch.search.folding.unfold_marks`.
     """
-    # Not scored (only the folded copies are searched): no norms to keep.
-    text = {
-        "type": "text",
-        "analyzer": settings.analyzer,
-        "index_options": "offsets",
-        "norms": False,
-    }
-    searched = {"type": "text", "analyzer": settings.analyzer, "index_options": "offsets"}
+    text = {"type": "text", "index": False}
+    searched = {"type": "text", "analyzer": settings.analyzer}
     # Matched exactly but never sorted or aggregated: no doc values to build.
     keyword = {"type": "keyword", "ignore_above": 1024, "doc_values": False}
     # Facet fields build their global ordinals at refresh, not on the first search after it.
@@ -114,7 +106,6 @@ def mapping(settings: ElasticsearchSettings) -> dict[str, Any]:
     return {
         "dynamic": "strict",
         "_meta": {"app": "veille", "mapping_version": MAPPING_VERSION},
-        "_source": {"excludes": list(FOLDED.values())},
         "properties": {
             "id": {"type": "long"},
             "title": {**text, "fields": {"keyword": {"type": "keyword", "ignore_above": 512}}},
@@ -571,11 +562,10 @@ class ElasticBackend:
         body["track_scores"] = True
         if query.collapse:
             body["collapse"] = {"field": "cluster"}
-        if parsed.is_empty:
-            # Nothing to highlight: the snippet is the opening of the summary or text.
-            body["source_includes"] = [*HIT_FIELDS, "summary", "text"]
-        else:
-            body["source_includes"] = HIT_FIELDS
+        # The snippet comes from the summary or text: the opening of one when
+        # there is nothing to highlight, else the marked fragment put back on it.
+        body["source_includes"] = [*HIT_FIELDS, "summary", "text"]
+        if not parsed.is_empty:
             body["highlight"] = _highlight(parsed)
         response = self._search(body)
         total = self._total(response, query)
@@ -694,9 +684,10 @@ def _term(term: Term) -> str:
     if term.prefix:
         # The parser guarantees a single run of letters/digits here.
         return f"{fold(term.words[0])}*"
-    # Folded as the documents were: only letters, digits and spaces are left, so
-    # nothing inside the quotes (no `"` or `\\`) means anything to simple_query_string.
-    return f'"{" ".join(fold(term.text).split())}"'
+    # Inside quotes only `"` and `\\` mean anything to simple_query_string; both
+    # go, and the text is folded and analysed as the documents were.
+    text = " ".join(fold(term.text).replace("\\", " ").replace('"', " ").split())
+    return f'"{text}"'
 
 
 def _filters(query: SearchQuery) -> list[dict[str, Any]]:
@@ -775,11 +766,12 @@ def _highlight(parsed: Query) -> dict[str, Any]:
     # Only what the user looks for is marked, never the excluded terms.
     positive = Query(parsed.required)
     return {
-        "pre_tags": ["<mark>"],
-        "post_tags": ["</mark>"],
-        "encoder": "html",
-        # Each shown field is marked where its folded copy matched.
-        "require_field_match": True,
+        "pre_tags": [PRE_TAG],
+        "post_tags": [POST_TAG],
+        # The fragments are folded text: unfold_marks puts the original text back
+        # in their place, escaped, with <mark> for the tags.
+        "encoder": "default",
+        "require_field_match": False,
         "highlight_query": {
             "simple_query_string": {
                 "query": to_simple_query(positive),
@@ -789,17 +781,9 @@ def _highlight(parsed: Query) -> dict[str, Any]:
             }
         },
         "fields": {
-            "text": {
-                "fragment_size": SNIPPET_CHARS,
-                "number_of_fragments": 1,
-                "matched_fields": [FOLDED["text"]],
-            },
-            "summary": {
-                "fragment_size": SNIPPET_CHARS,
-                "number_of_fragments": 1,
-                "matched_fields": [FOLDED["summary"]],
-            },
-            "title": {"number_of_fragments": 0, "matched_fields": [FOLDED["title"]]},
+            FOLDED["text"]: {"fragment_size": SNIPPET_CHARS, "number_of_fragments": 1},
+            FOLDED["summary"]: {"fragment_size": SNIPPET_CHARS, "number_of_fragments": 1},
+            FOLDED["title"]: {"number_of_fragments": 0},
         },
     }
 
@@ -823,21 +807,23 @@ def _hit(raw: dict[str, Any], parsed: Query) -> Hit:
         snippet=(
             plain_snippet(source.get("summary") or source.get("text") or "")
             if parsed.is_empty
-            else _best_fragment(raw.get("highlight", {}))
+            else _best_fragment(raw.get("highlight", {}), source)
         ),
         score=round(float(score), 6) if score is not None and not parsed.is_empty else 0.0,
     )
 
 
-def _best_fragment(highlight: dict[str, list[str]]) -> str:
-    """The body fragment with the most marks; the title only when the body has no match.
+def _best_fragment(highlight: dict[str, list[str]], source: dict[str, Any]) -> str:
+    """The body fragment with the most marks, on the original text; the title only
+    when the body has no match.
 
     The title is shown beside the snippet anyway, so repeating it says nothing new.
     """
     for fields in (("text", "summary"), ("title",)):
-        fragments = [f for field in fields for f in highlight.get(field, [])]
+        fragments = [(f, fragment) for f in fields for fragment in highlight.get(FOLDED[f], [])]
         if fragments:
-            return max(fragments, key=lambda f: f.count("<mark>"))
+            field, fragment = max(fragments, key=lambda pair: pair[1].count(PRE_TAG))
+            return unfold_marks(fragment, source.get(field) or "")
     return ""
 
 

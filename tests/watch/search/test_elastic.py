@@ -23,7 +23,13 @@ from watch.config import Config, ElasticsearchSettings, SearchSettings, Settings
 from watch.errors import UserError
 from watch.search import elastic, open_backend
 from watch.search.backend import SearchQuery
-from watch.search.elastic import ElasticBackend, SearchUnavailable, to_simple_query
+from watch.search.elastic import (
+    ElasticBackend,
+    SearchUnavailable,
+    _best_fragment,
+    to_simple_query,
+)
+from watch.search.folding import POST_TAG, PRE_TAG, fold
 from watch.search.query import parse
 from watch.store import Store
 
@@ -79,11 +85,10 @@ def test_first_write_creates_a_versioned_index_behind_the_alias(
     # The item id is the document id, so sending an item again replaces it.
     doc = es.client.get(index=es.alias, id=str(ids[0]))
     assert doc["_source"]["canonical_url"] == "https://news.example/0"
-    # Searched through folded copies that document() derives: indexed, not kept in _source.
-    assert {props[f"{f}_folded"]["index_options"] for f in ("title", "summary", "text")} == {
-        "offsets"
-    }
-    assert not any(key.endswith("_folded") for key in doc["_source"])
+    # Searched through folded copies that document() derives; the originals are only shown.
+    for field in ("title", "summary", "text"):
+        assert props[field]["index"] is False and props[f"{field}_folded"]["type"] == "text"
+    assert doc["_source"]["text_folded"] == fold(doc["_source"]["text"])
     es.index(store.get_many(ids))
     assert es.count(SearchQuery()) == 3
 
@@ -276,3 +281,24 @@ def test_an_8x_server_works_with_the_8x_client_or_says_which_client_to_install()
                 backend.count(SearchQuery())
     finally:
         node.remove()
+
+
+def test_snippet_is_the_fragment_with_most_marks_put_back_on_the_original_text() -> None:
+    p, q = PRE_TAG, POST_TAG
+    source = {
+        "title": "Référencement",
+        "summary": "Le référencement, et le référencement local.",
+        "text": "Un mot sur le référencement.",
+    }
+    highlight = {
+        "text_folded": [f"Un mot sur le {p}referencement{q}."],
+        "summary_folded": [f"Le {p}referencement{q}, et le {p}referencement{q} local."],
+        "title_folded": [f"{p}Referencement{q}"],
+    }
+    assert _best_fragment(highlight, source) == (
+        "Le <mark>référencement</mark>, et le <mark>référencement</mark> local."
+    )
+    # The title only when the body has no match.
+    assert _best_fragment({"title_folded": highlight["title_folded"]}, source) == (
+        "<mark>Référencement</mark>"
+    )
