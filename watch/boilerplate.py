@@ -189,6 +189,10 @@ MAX_LIST_SHARE = 0.4
 PROMPT_MAX_WORDS = 45
 LABEL_MAX_WORDS = 30
 STAMP_MAX_WORDS = 12
+# Past the largest of the limits above, a block's length in words makes no difference.
+_WORD_LIMIT = max(
+    LABEL_MAX_WORDS, PROMPT_MAX_WORDS, STAMP_MAX_WORDS, BYLINE_MAX_WORDS, BIO_MAX_WORDS
+)
 # How far from either end of the body credits and stamps are looked for.
 EDGE_BLOCKS = 4
 _BLOCK_TAGS = {"p", "head", "list", "quote", "table", "div"}
@@ -308,7 +312,9 @@ def find_boilerplate(
     after_label = False
     for index, el in enumerate(blocks):
         text = texts[index]
-        n_words = len(text.split())  # whitespace words: close enough for length limits
+        # Whitespace words, close enough for length limits, counted no further than the
+        # longest limit (a long paragraph need not be split to the end).
+        n_words = len(text.split(None, _WORD_LIMIT))
         at_edge = index < EDGE_BLOCKS or index >= count - EDGE_BLOCKS
         if el.tag == "list":
             if _is_link_list(el, anchors):
@@ -436,7 +442,7 @@ def _page_blocks(
     """
     pending: dict[int, tuple[str, str]] = {}
     for index, text in enumerate(texts):
-        tokens = words(text)[:6]
+        tokens = _first_words(text, 6)
         if len(tokens) >= 3:
             pending[index] = (max(tokens, key=len), " ".join(tokens).lower())
     found: list[_Element | None] = [None, None]
@@ -470,6 +476,13 @@ def _page_blocks(
         if index in pending:  # nothing before its match in a paragraph: that match it is
             found[index] = _container(owner)
     return found[0], found[1]
+
+
+def _first_words(text: str, count: int) -> list[str]:
+    """The first `count` `\\w+` tokens of a text, without splitting all of a long one."""
+    # With more tokens than wanted in a prefix, the wanted ones all ended inside it.
+    tokens = words(text[: 20 * count])
+    return tokens[:count] if len(tokens) > count else words(text)[:count]
 
 
 def _container(element: _Element | None) -> _Element | None:
