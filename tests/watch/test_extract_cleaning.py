@@ -390,3 +390,34 @@ def test_a_page_walked_once_gives_the_same_metadata_recovery_and_cleaning() -> N
         assert recover_paragraphs(with_index, tree, elements) == recover_paragraphs(without, tree)
         assert clean_body(with_index, tree, meta, elements) == clean_body(without, tree, meta)
         assert texts(with_index) == texts(without)
+
+
+def test_the_standfirst_lookup_gives_the_same_answer_from_the_gathered_paragraphs() -> None:
+    from watch.page_elements import PageElements
+
+    dek = "Shoppers spent more online than in stores for the first time this autumn."
+    second = "The shift was sharpest in clothing, where online sales rose by a quarter."
+    meta = PageMetadata(titles=["Online overtakes stores"], description=dek)
+    pages = [
+        # The dek inside inline markup, in a container of its own.
+        f"<html><body><header><p class='dek'><strong>{dek}</strong></p></header>"
+        f"<div class='body'><p>{second}</p></div></body></html>",
+        # The same words earlier in a teaser outside any paragraph: the first match wins.
+        f"<html><body><nav><span>{dek}</span></nav><div><p>{dek}</p><p>{second}</p></div>"
+        "</body></html>",
+        f"<html><body><div class='teaser'>{second}</div><header><p>{dek}</p></header>"
+        f"<div><p>{second}</p></div></body></html>",
+        # Nested paragraphs: a quote holding the next paragraph.
+        f"<html><body><p>{dek}</p><blockquote>Said <p>{second}</p></blockquote></body></html>",
+        # Only one of the two texts in a paragraph: the whole page is scanned.
+        f"<html><body><h2>{dek}</h2><div><p>{second}</p></div></body></html>",
+    ]
+    outcomes = []
+    for html in pages:
+        page = lxml.html.document_fromstring(html)
+        with_index, without = body_of(("p", dek), ("p", second)), body_of(("p", dek), ("p", second))
+        removed = clean_body(with_index, page, meta, PageElements(page))
+        assert removed == clean_body(without, page, meta)
+        outcomes.append(removed)
+    assert outcomes[0] == {dek: "standfirst"}
+    assert outcomes[3] == {dek: "standfirst"}
