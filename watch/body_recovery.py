@@ -159,6 +159,9 @@ def prose_paragraphs(
     found = []
     outside: dict[_Element, bool] = {}
     for el in tree.iter("p", "blockquote") if elements is None else elements.paragraphs:
+        # First the cheapest test (memoised per container): menus, footers, asides...
+        if _within_outside(el.getparent(), outside):
+            continue
         has_children = len(el) > 0
         # Without child elements, .text is the text content, and far cheaper to get.
         text = el.text_content() if has_children else el.text or ""
@@ -174,8 +177,6 @@ def prose_paragraphs(
                 )
                 if link_chars > MAX_LINK_SHARE * len(text):
                     continue
-        if _within_outside(el.getparent(), outside):
-            continue
         found.append((el, text))
     return found
 
