@@ -20,7 +20,7 @@ from classifiers.features import TextFeatures
 from classifiers.labels import LabelModel
 from classifiers.model import DEFAULT_MODEL_PATH, TaggingModel, new_info, save_model
 from classifiers.opportunity import OpportunityModel
-from classifiers.selection import choose_subword_weight
+from classifiers.selection import subword_weight
 from watch.errors import UserError
 
 # progress(stage, done, total): called as work advances, for progress bars.
@@ -30,8 +30,8 @@ Progress = Callable[[str, int, int], None]
 class TextClassifier:
     """The pipeline under evaluation: TextFeatures, then a LabelModel.
 
-    Between the two, the weight of the sub-word block is chosen on a held-out
-    part of the training data (see classifiers.selection) unless `select` is off.
+    Between the two, the weight of the sub-word block is set for the data's
+    size and task (see classifiers.selection) unless `select` is off.
     """
 
     name = "veille"
@@ -50,7 +50,7 @@ class TextClassifier:
         """Fit features and labels on texts with their targets (label lists or labels)."""
         X = self.features.fit_transform(texts)
         if self.select:
-            X = tune_subword_weight(self.features, X, y, self.labels)
+            X = tune_subword_weight(self.features, X, y)
         self.labels.fit(X, y)
         return self
 
@@ -81,7 +81,7 @@ def train_model(
     X = features.fit_transform([e.text for e in everything])
     targets = [e.labels if dataset.multilabel else e.labels[0] for e in labelled]
     labels = LabelModel()
-    X = tune_subword_weight(features, X, targets, labels, len(labelled))
+    X = tune_subword_weight(features, X, targets)
     step("features", 1, 1)
     try:
         labels.fit(X[: len(labelled)], targets, progress=lambda d, t: step("labels", d, t))
@@ -114,21 +114,13 @@ def train_model(
 
 
 def tune_subword_weight(
-    features: TextFeatures,
-    X: sp.csr_matrix,
-    targets: Sequence[Any],
-    labels: LabelModel,
-    n_labelled: int | None = None,
+    features: TextFeatures, X: sp.csr_matrix, targets: Sequence[Any]
 ) -> sp.csr_matrix:
-    """Choose the sub-word block's weight on held-out training data; return X reweighted.
-
-    Only the first `n_labelled` rows of X carry `targets` (default: all rows).
-    """
+    """Set the sub-word block's weight for training on `targets`; return X reweighted."""
     n_words = int(features.word_idf_.size)
     if features.char_idf_.size == 0 or not features.char_weight:
         return X
-    n = len(targets) if n_labelled is None else n_labelled
-    best = choose_subword_weight(X[:n], targets, n_words, float(features.char_weight), labels)
+    best = subword_weight(targets, float(features.char_weight))
     if best == features.char_weight:
         return X
     scale = np.ones(X.shape[1])

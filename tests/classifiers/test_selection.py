@@ -1,4 +1,4 @@
-"""Choosing the sub-word weight on held-out training data, and the NB-weighted label model."""
+"""The sub-word weight and SVM loss set by the data's size, and the NB-weighted label model."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import random
 import numpy as np
 
 from classifiers.features import TextFeatures
-from classifiers.labels import LabelModel, NBRatios
-from classifiers.selection import CANDIDATES, MIN_EXAMPLES, choose_subword_weight
+from classifiers.labels import HINGE_FROM, LabelModel, NBRatios
+from classifiers.selection import LARGE_DATA_WEIGHT, MIN_EXAMPLES, subword_weight
 from classifiers.training import TextClassifier
 
 TOPICS = {
@@ -28,22 +28,28 @@ def _corpus(n: int, seed: int = 0) -> tuple[list[str], list[str]]:
 
 
 def test_small_data_keeps_the_current_weight() -> None:
-    texts, labels = _corpus(MIN_EXAMPLES - 1)
-    features = TextFeatures()
-    X = features.fit_transform(texts)
-    n_words = features.word_idf_.size
-    assert choose_subword_weight(X, labels, n_words, 1.0, LabelModel()) == 1.0
+    _, labels = _corpus(MIN_EXAMPLES - 1)
+    assert subword_weight(labels, 1.0) == 1.0
 
 
-def test_enough_data_picks_one_of_the_candidates_and_the_pipeline_uses_it() -> None:
+def test_large_single_label_data_gets_the_lighter_weight_and_the_pipeline_uses_it() -> None:
     texts, labels = _corpus(MIN_EXAMPLES + 200)
     model = TextClassifier().fit(texts, labels)
-    assert model.features.char_weight in CANDIDATES
+    assert model.features.char_weight == LARGE_DATA_WEIGHT
     assert model.predict_labels(["parcel lockers freight news"]) == [["logistics"]]
-    # Multi-label data keeps the full weight (a candidate costs one SVM per label).
+    # Multi-label data keeps the full weight.
     multi = [[y] if i % 5 else [y, "seo"] for i, y in enumerate(labels)]
     model = TextClassifier().fit(texts, multi)
     assert model.features.char_weight == 1.0
+
+
+def test_the_svm_loss_is_the_hinge_on_large_data_and_the_squared_hinge_on_small() -> None:
+    for n, loss in ((HINGE_FROM + 100, "hinge"), (HINGE_FROM // 4, "squared_hinge")):
+        texts, labels = _corpus(n)
+        X = TextFeatures().fit_transform(texts)
+        auto = LabelModel().fit(X, labels)
+        fixed = LabelModel(loss=loss).fit(X, labels)
+        np.testing.assert_array_equal(auto.weights_, fixed.weights_)
 
 
 def test_nb_ratios_favour_the_features_of_the_positive_class() -> None:
