@@ -13,6 +13,7 @@ import json
 import os
 import socket
 import sqlite3
+import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -171,7 +172,7 @@ class Store:
         # isolation_level=None: we open transactions ourselves, explicitly.
         self.conn = sqlite3.connect(str(path), isolation_level=None, timeout=30.0)
         self.conn.row_factory = sqlite3.Row
-        self.conn.execute("PRAGMA journal_mode=WAL")
+        _enable_wal(self.conn)
         self.conn.execute("PRAGMA synchronous=NORMAL")
         self.conn.execute("PRAGMA foreign_keys=ON")
         self.migrate()
@@ -199,6 +200,12 @@ class Store:
             if name in done:
                 continue
             with self.transaction():
+                # Another connection may have applied it since `done` was read (two
+                # threads opening a new store at once): check again under the write lock.
+                if self.conn.execute(
+                    "SELECT 1 FROM schema_migrations WHERE name = ?", (name,)
+                ).fetchone():
+                    continue
                 if callable(step):
                     step(self.conn)
                 else:
@@ -615,6 +622,20 @@ class Store:
                 "UPDATE index_outbox SET attempts = attempts + 1, last_error = ? WHERE item_id = ?",
                 [(reason, i) for i, reason in failures.items()],
             )
+
+
+def _enable_wal(conn: sqlite3.Connection, attempts: int = 100) -> None:
+    """Switch the database to WAL mode (once per file; later opens find it set)."""
+    for attempt in range(attempts):
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            # The switch takes an exclusive lock without waiting on the busy timeout:
+            # two connections opening a new store at once must take turns.
+            if "locked" not in str(exc) or attempt == attempts - 1:
+                raise
+            time.sleep(0.05)
 
 
 class _Transaction:

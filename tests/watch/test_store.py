@@ -48,3 +48,28 @@ def test_source_state_counts_consecutive_failures(tmp_path: Path) -> None:
     state = store.record_source_result("blog", "HTTP 500")
     assert state.consecutive_failures == 2 and state.last_error == "HTTP 500"
     assert store.record_source_result("blog", None).consecutive_failures == 0
+
+
+def test_threads_opening_a_new_store_at_once_all_migrate_it(tmp_path: Path) -> None:
+    # As under a plain `scrapy crawl`: the spider and the store writer open a fresh store
+    # together, and each would apply the migrations the other had not yet recorded.
+    import threading
+
+    errors: list[BaseException] = []
+
+    def open_store(path: Path, start: threading.Barrier) -> None:
+        start.wait()
+        try:
+            Store(path).close()
+        except BaseException as exc:
+            errors.append(exc)
+
+    for attempt in range(5):
+        start = threading.Barrier(3)
+        path = tmp_path / f"race-{attempt}.db"
+        threads = [threading.Thread(target=open_store, args=(path, start)) for _ in range(3)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    assert errors == []
