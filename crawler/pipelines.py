@@ -35,7 +35,7 @@ from twisted.python.failure import Failure
 
 from crawler.items import Article
 from crawler.spiders.base import PageItem
-from watch import dedupe
+from watch import dedupe, language
 from watch.config import Config
 from watch.extract import extract
 from watch.store import Store, UpsertResult, UrlState
@@ -78,17 +78,6 @@ def looks_like_article(html: bytes, text: str) -> bool:
     if len(text) >= MIN_ARTICLE_CHARS:
         return True
     return len(text) >= MIN_TAGGED_ARTICLE_CHARS and bool(_ARTICLE_META.search(html[:300_000]))
-
-
-def detect_language(text: str) -> str | None:
-    """The language of a text (ISO 639-1), or None when there is too little to tell."""
-    sample = text[:2000]
-    if len(sample.split()) < 5:
-        return None
-    import py3langid
-
-    lang, _score = py3langid.classify(sample)
-    return lang
 
 
 # -- work done in the worker processes -------------------------------------------
@@ -182,7 +171,7 @@ def finish_article(item: PageItem) -> Article | None:
     if not article.text:
         article.text = article.summary
     if article.language is None:
-        article.language = detect_language(article.text or article.title)
+        article.language = language.detect(article.text or article.title)
     elif article.language:
         article.language = article.language.split("-")[0].split("_")[0].lower()
     if article.published is not None and article.published.tzinfo is None:

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import re
 
+# py3langid loads its model on the first classification (0.4 s of CPU), not on import:
+# most pages declare their language, so most crawls and commands never need it.
 import py3langid
-
-# Loaded with the module, not on first use: half a second spent inside the first
-# page without a lang attribute would stall whichever worker met it.
-py3langid.classify("warm up")
 
 # A BCP 47 primary subtag; "x-default", "und" and the like are not languages.
 _PRIMARY = re.compile(r"^\s*([a-zA-Z]{2,3})(?:[-_][a-zA-Z0-9]{1,8})*\s*$")
