@@ -274,7 +274,7 @@ class WorkerPool:
                 initializer=_fresh_worker_init,
                 initargs=(self.config,),
             )
-        # The first submit forks every worker at once: do it now, not mid-crawl.
+        # The first submit starts every worker at once: do it now, not mid-crawl.
         executor.submit(os.getpid)
         return executor
 
