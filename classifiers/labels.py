@@ -26,20 +26,22 @@ Choices, all standard and cheap:
   documents get no label at all.
 
 Weights are kept as one dense (features x labels) array so prediction is a
-single sparse-dense product and the model saves as plain arrays.
+single sparse-dense product and the model saves as plain arrays; predicting
+is ``classifiers.linear.LinearLabels``, which needs no scikit-learn.
 """
 
 from __future__ import annotations
 
 import warnings
 from collections.abc import Callable, Sequence
-from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.svm import LinearSVC
+
+from classifiers.linear import LinearLabels
 
 Progress = Callable[[int, int], None]
 
@@ -53,7 +55,8 @@ Progress = Callable[[int, int], None]
 HINGE_FROM = 1000
 
 
-class LabelModel(ClassifierMixin, BaseEstimator):
+# LinearLabels comes first: its prediction methods are the model's.
+class LabelModel(LinearLabels, ClassifierMixin, BaseEstimator):
     """Linear one-vs-rest classifier for single-label (multi-class) or multi-label data."""
 
     def __init__(
@@ -167,46 +170,6 @@ class LabelModel(ClassifierMixin, BaseEstimator):
             if progress:
                 progress(j + 1, n_labels)
         return weights, intercept
-
-    # -- predicting ---------------------------------------------------------------
-
-    def decision_function(self, X: sp.csr_matrix) -> np.ndarray:
-        """Margins, one column per label in `labels_` order."""
-        # Cast X, not the weights: mixing dtypes makes scipy copy the whole weight matrix.
-        X = X.astype(self.weights_.dtype, copy=False)
-        return np.asarray(X @ self.weights_, dtype=np.float64) + self.intercept_
-
-    def predict_labels(self, X: sp.csr_matrix) -> list[list[str]]:
-        """The labels of each row, as lists (one label each for multi-class models)."""
-        return self.labels_from_scores(self.decision_function(X))
-
-    def labels_from_scores(self, scores: np.ndarray) -> list[list[str]]:
-        """Turn margins into label lists with this model's decision rule."""
-        labels = self.labels_.tolist()
-        if not self.multilabel_:
-            return [[labels[j]] for j in scores.argmax(axis=1)]
-        chosen = scores > 0
-        if self.at_least_one:
-            empty = ~chosen.any(axis=1)
-            chosen[empty, scores[empty].argmax(axis=1)] = True
-        return [[labels[j] for j in np.flatnonzero(row)] for row in chosen]
-
-    def predict(self, X: sp.csr_matrix) -> list[Any]:
-        """Labels per row: label lists (multi-label) or single labels (multi-class)."""
-        predicted = self.predict_labels(X)
-        return predicted if self.multilabel_ else [row[0] for row in predicted]
-
-    def top_terms(
-        self, row: sp.csr_matrix, label: str, names: Sequence[str], k: int = 5
-    ) -> list[tuple[str, float]]:
-        """The document's terms that push hardest towards `label` (weight x feature value)."""
-        j = int(np.flatnonzero(self.labels_ == label)[0])
-        row = row.tocsr()
-        contributions = row.data * self.weights_[row.indices, j]
-        order = np.argsort(-contributions)[:k]
-        return [
-            (names[row.indices[i]], float(contributions[i])) for i in order if contributions[i] > 0
-        ]
 
 
 class NBRatios:

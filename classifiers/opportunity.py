@@ -3,7 +3,8 @@
 A linear SVM ranks well but its margins are not probabilities, so they are
 mapped through a sigmoid fitted on cross-validated margins (Platt scaling),
 the same method as ``CalibratedClassifierCV(method="sigmoid", ensemble=False)``.
-Only the weights, the intercept and the two sigmoid parameters are kept.
+Only the weights, the intercept and the two sigmoid parameters are kept;
+predicting is ``classifiers.linear.LinearScore``, which needs no scikit-learn.
 """
 
 from __future__ import annotations
@@ -19,8 +20,10 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold, cross_val_predict
 from sklearn.svm import LinearSVC
 
+from classifiers.linear import LinearScore
 
-class OpportunityModel(ClassifierMixin, BaseEstimator):
+
+class OpportunityModel(LinearScore, ClassifierMixin, BaseEstimator):
     """Probability that a document is an actionable opportunity."""
 
     def __init__(self, C: float = 0.5, folds: int = 5) -> None:
@@ -53,33 +56,3 @@ class OpportunityModel(ClassifierMixin, BaseEstimator):
         self.intercept_ = float(svm.intercept_[0])
         self.classes_ = np.asarray([False, True])
         return self
-
-    def decision_function(self, X: sp.csr_matrix) -> np.ndarray:
-        """The SVM margin of each row."""
-        X = X.astype(self.weights_.dtype, copy=False)  # see LabelModel.decision_function
-        return np.asarray(X @ self.weights_, dtype=np.float64).ravel() + self.intercept_
-
-    def probability(self, X: sp.csr_matrix) -> np.ndarray:
-        """The calibrated probability of 'yes' for each row."""
-        z = self.slope_ * self.decision_function(X) + self.offset_
-        return 1.0 / (1.0 + np.exp(-z))
-
-    def predict_proba(self, X: sp.csr_matrix) -> np.ndarray:
-        """scikit-learn style (no, yes) probabilities."""
-        p = self.probability(X)
-        return np.column_stack([1.0 - p, p])
-
-    def predict(self, X: sp.csr_matrix) -> np.ndarray:
-        """Yes/no at probability 0.5."""
-        return self.probability(X) >= 0.5
-
-    def top_terms(
-        self, row: sp.csr_matrix, names: Sequence[str], k: int = 5
-    ) -> list[tuple[str, float]]:
-        """The document's terms that push hardest towards 'yes'."""
-        row = row.tocsr()
-        contributions = row.data * self.weights_[row.indices] * np.sign(self.slope_ or 1.0)
-        order = np.argsort(-contributions)[:k]
-        return [
-            (names[row.indices[i]], float(contributions[i])) for i in order if contributions[i] > 0
-        ]

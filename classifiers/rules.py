@@ -12,8 +12,8 @@ import re
 from collections.abc import Iterable
 from urllib.parse import urlsplit
 
-from classifiers.features import fold
 from classifiers.taxonomy import Taxonomy
+from classifiers.vectors import fold
 
 Reasons = dict[str, list[str]]
 

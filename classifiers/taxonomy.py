@@ -98,7 +98,7 @@ class Taxonomy(_Strict):
 
 def slug(text: str) -> str:
     """'Maison Lumière' -> 'maison-lumiere' (for tags)."""
-    from classifiers.features import fold
+    from classifiers.vectors import fold
 
     return re.sub(r"[^a-z0-9]+", "-", fold(text)).strip("-") or "unnamed"
 

@@ -17,10 +17,10 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from classifiers.features import fold
 from classifiers.model import DEFAULT_MODEL_PATH, TaggingModel, display_term, load_model
 from classifiers.rules import Rules
 from classifiers.taxonomy import OPPORTUNITY_TAG, Taxonomy, load_taxonomy
+from classifiers.vectors import fold
 from crawler.items import Article
 from watch.config import Config
 from watch.feedback import FeedbackIndex

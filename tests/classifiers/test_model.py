@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import subprocess
+import sys
 import zipfile
 from pathlib import Path
 
@@ -12,6 +14,7 @@ import skops.io as sio
 
 from classifiers.dataset import SEED_PATH, seed_dataset
 from classifiers.model import (
+    ARRAYS_ENTRY,
     DEFAULT_MODEL_PATH,
     INFO_ENTRY,
     ModelError,
@@ -30,6 +33,14 @@ def saved(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("model") / "m.skops"
     save_model(train_model(seed_dataset()), path)
     return path
+
+
+def _without_entry(src: Path, dst: Path, name: str) -> Path:
+    with zipfile.ZipFile(src) as old, zipfile.ZipFile(dst, "w") as new:
+        for entry in old.namelist():
+            if entry != name:
+                new.writestr(entry, old.read(entry))
+    return dst
 
 
 def _rewrite_info(src: Path, dst: Path, **changes: object) -> Path:
@@ -106,3 +117,44 @@ def test_a_model_file_with_unexpected_types_is_not_loaded(tmp_path: Path, saved:
         dst.writestr(INFO_ENTRY, src.read(INFO_ENTRY))
     with pytest.raises(ModelError, match=r"unexpected types.*Intruder"):
         load_model(evil)
+
+
+TEXTS = ["Google core update hits rankings", "", "Wero arrive sur les sites marchands"]
+
+
+def _view(model) -> list[tuple[list[str], dict[str, float], float | None]]:
+    return [(p.labels, p.scores, p.opportunity) for p in model.predict(TEXTS)]
+
+
+def test_the_arrays_entry_and_the_skops_state_predict_the_same(tmp_path: Path, saved: Path) -> None:
+    from_arrays = load_model(saved)
+    from_skops = load_model(_without_entry(saved, tmp_path / "older.skops", ARRAYS_ENTRY))
+    assert type(from_skops.labels).__name__ == "LabelModel"
+    assert type(from_arrays.labels).__name__ == "LinearLabels"
+    assert _view(from_arrays) == _view(from_skops)
+    assert from_arrays.explain(TEXTS[0]) == from_skops.explain(TEXTS[0])
+
+
+def test_loading_a_model_for_tagging_does_not_import_scikit_learn() -> None:
+    # The crawl and the tagging commands start 1.2 s faster without it.
+    code = (
+        "import sys; from classifiers.model import load_model; load_model().predict(['x']); "
+        "print(sorted(m for m in ('sklearn', 'skops') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_a_corrupt_arrays_entry_is_a_clear_user_error(tmp_path: Path, saved: Path) -> None:
+    broken = _without_entry(saved, tmp_path / "broken.skops", ARRAYS_ENTRY)
+    with zipfile.ZipFile(broken, "a") as archive:
+        archive.writestr(ARRAYS_ENTRY, b"PK\x03\x04 not arrays")
+    with pytest.raises(ModelError, match="corrupt"):
+        load_model(broken)
+
+
+def test_a_model_loaded_for_tagging_can_be_saved_again(tmp_path: Path, saved: Path) -> None:
+    again = save_model(load_model(saved), tmp_path / "again.skops")
+    assert _view(load_model(again)) == _view(load_model(saved))
+    older = _without_entry(again, tmp_path / "older.skops", ARRAYS_ENTRY)
+    assert _view(load_model(older)) == _view(load_model(saved))
