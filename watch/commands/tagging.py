@@ -7,7 +7,7 @@ from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -22,10 +22,8 @@ from classifiers.dataset import (
     parse_fields,
     seed_dataset,
 )
-from classifiers.evaluation import Report, cross_validate, score
 from classifiers.model import DEFAULT_MODEL_PATH, load_model, save_model
 from classifiers.taxonomy import COMPETITOR_TAG, OPPORTUNITY_TAG, default_taxonomy, load_taxonomy
-from classifiers.training import TextClassifier, train_model
 from crawler.items import Article
 from watch import feedback
 from watch.commands.options import (
@@ -40,6 +38,9 @@ from watch.config import Config, ConfigError
 from watch.errors import UserError
 from watch.store import Store
 from watch.tagging import Tagger, model_path, model_text, trained_model_path
+
+if TYPE_CHECKING:
+    from classifiers.evaluation import Report
 
 RETAG_BATCH = 256
 
@@ -244,6 +245,9 @@ def train(
                 tasks[stage] = bar.add_task(f"training: {stage}", total=total)
             bar.update(tasks[stage], completed=done, total=total)
 
+        # Training needs scikit-learn (0.7 s to import): only this command pays for it.
+        from classifiers.training import train_model
+
         model = train_model(
             dataset, extra, progress=step, sources=["stored corrections"] * bool(extra)
         )
@@ -305,7 +309,11 @@ def evaluate(
     config = _config(config_path, required=False)
     dataset, extra = _dataset(config, data, text_fields, label_field)
     dataset = _with_extra(dataset, extra)
+    from classifiers.evaluation import cross_validate, score
+
     if folds:
+        from classifiers.training import TextClassifier
+
         with _progress() as bar:
             task = bar.add_task(f"{folds}-fold cross-validation", total=folds)
             reports = cross_validate(
