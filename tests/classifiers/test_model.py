@@ -141,7 +141,10 @@ def test_loading_a_model_for_tagging_does_not_import_scikit_learn() -> None:
         "import sys; from classifiers.model import load_model; load_model().predict(['x']); "
         "print(sorted(m for m in ('sklearn', 'skops') if m in sys.modules))"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    root = Path(__file__).parents[2]
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=root
+    )
     assert out.stdout.strip() == "[]"
 
 
