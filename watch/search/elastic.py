@@ -19,6 +19,7 @@ import html
 import os
 import re
 import time
+import unicodedata
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -145,14 +146,20 @@ def index_settings(settings: ElasticsearchSettings) -> dict[str, Any]:
 
 def document(item: StoredItem) -> dict[str, Any]:
     """The Elasticsearch document for a stored item."""
+    # Composed first: fold() maps each accented letter to its base letter one for one,
+    # which leaves an accent written as a combining mark (e + U+0301) inside the word.
+    # The shown copies are composed too, so that highlights map back place for place.
+    title, summary, text = (
+        unicodedata.normalize("NFC", value) for value in (item.title, item.summary, item.text)
+    )
     return {
         "id": item.id,
-        "title": item.title,
-        "summary": item.summary,
-        "text": item.text,
-        "title_folded": fold(item.title),
-        "summary_folded": fold(item.summary),
-        "text_folded": fold(item.text),
+        "title": title,
+        "summary": summary,
+        "text": text,
+        "title_folded": fold(title),
+        "summary_folded": fold(summary),
+        "text_folded": fold(text),
         "url": item.url,
         "canonical_url": item.canonical_url,
         "source": item.source,

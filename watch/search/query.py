@@ -18,6 +18,7 @@ message saying what is wrong and how to write it.
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
 
 from watch.search.backend import FACET_FIELDS, QueryError, SearchQuery
@@ -92,7 +93,9 @@ class _Token:
 
 def parse(text: str) -> Query:
     """Parse user query text into a Query, or raise QueryError saying what to fix."""
-    tokens = _tokenize(text)
+    # Composed: an accent typed as a combining mark (e + U+0301) is not a word
+    # character, and would split "de\u0301lais" into two words.
+    tokens = _tokenize(unicodedata.normalize("NFC", text))
     if not tokens:
         return Query()
     if sum(1 for t in tokens if t.kind == "term") > MAX_TERMS:

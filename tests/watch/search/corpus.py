@@ -419,6 +419,23 @@ CORPUS: list[Doc] = [
         tags=("regulation",),
         opportunity=0.45,
     ),
+    Doc(
+        # Accents written as combining marks (e + U+0301, as macOS file names and some
+        # CMSs produce them), not as the composed letters the other items use.
+        key="livraison-nfd",
+        source="journal-ecommerce",
+        category="distribution",
+        language="fr",
+        title="De\u0301lais de livraison : les transporteurs s'adaptent",
+        text=(
+            "Les transporteurs re\u0301duisent les de\u0301lais de livraison pendant "
+            "la pe\u0301riode des fe\u0302tes."
+        ),
+        published=at(1, 9),
+        first_seen=at(1, 10),
+        tags=("logistics",),
+        opportunity=0.3,
+    ),
 ]
 
 BY_KEY: dict[str, Doc] = {d.key: d for d in CORPUS}

@@ -9,6 +9,7 @@ text-only match).
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections import Counter
 from datetime import UTC, datetime
 
@@ -122,6 +123,15 @@ def test_accents_are_folded_in_queries_and_items(indexed: Indexed) -> None:
     (hit,) = indexed.backend.search(SearchQuery(text="resultats produits")).hits
     # The original words are marked, accents and all.
     assert "résultats" in marked(hit.snippet), hit.snippet
+
+
+def test_combining_accents_are_folded_like_composed_letters(indexed: Indexed) -> None:
+    # The item spells "délais" as e + U+0301; queries may spell it either way.
+    for text in ("delais", "délais", "de\u0301lais", "DE\u0301LAIS", "de\u0301lai*"):
+        assert keys(indexed, text=text) == {"livraison-nfd"}, text
+    assert keys(indexed, text="re\u0301fe\u0301rencement") == {"referencement"}
+    (hit,) = indexed.backend.search(SearchQuery(text="periode fetes")).hits
+    assert "fêtes</mark>" in unicodedata.normalize("NFC", hit.snippet), hit.snippet
 
 
 def test_words_split_at_dots_and_apostrophes(indexed: Indexed) -> None:
