@@ -31,6 +31,7 @@ from watch.body_recovery import recover_paragraphs
 from watch.boilerplate import clean_body
 from watch.charset import MAX_DECODED_BYTES, charset_from_content_type, to_utf8
 from watch.language import page_language
+from watch.page_chrome import chrome_set_aside, whole_page_needed
 from watch.page_elements import PageElements
 from watch.page_metadata import PageMetadata, guess_published, read_metadata
 
@@ -200,8 +201,13 @@ def main_text(
     elements: PageElements | None = None,
 ) -> str:
     """The article body as plain text, one paragraph per line."""
-    body = _body(tree, url, fast=True)
-    size = _text_size(body)
+    with chrome_set_aside(tree) as taken:
+        body = _body(tree, url, fast=True)
+        size = _text_size(body)
+        again = bool(taken) and whole_page_needed(size, tree, taken)
+    if again:
+        body = _body(tree, url, fast=True)
+        size = _text_size(body)
     clock.lap("trafilatura")
     if size < FALLBACK_BELOW_CHARS:
         full = _body(tree, url, fast=False)
