@@ -93,6 +93,9 @@ _tagger: Tagger | None = None
 def _worker_init() -> None:
     # Ctrl-C is for the crawl process to handle; workers just finish their task.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if hasattr(os, "SCHED_BATCH") and os.sched_getscheduler(0) == os.SCHED_BATCH:
+        # The crawl process runs as a batch task (see watch.crawl); extraction does not.
+        os.sched_setscheduler(0, os.SCHED_OTHER, os.sched_param(0))
     threading.Thread(target=_exit_with_parent, args=(os.getppid(),), daemon=True).start()
 
 

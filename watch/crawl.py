@@ -365,6 +365,7 @@ def _child_main() -> int:
     # Events go to the real stdout; anything else printed (by any library) goes to the log.
     events = os.fdopen(os.dup(1), "w", buffering=1, encoding="utf-8")
     os.dup2(2, 1)
+    _run_as_batch()
     line = sys.stdin.readline()
     if not line:
         return 2
@@ -377,6 +378,21 @@ def _child_main() -> int:
     events.flush()
     sys.stderr.flush()
     os._exit(code)
+
+
+def _run_as_batch() -> None:
+    """Let this process's wake-ups wait for the extraction workers' time slices.
+
+    The crawl process wakes for every network event, and as an ordinary task each
+    wake-up preempts a busy worker, whose caches it then refills. As a batch task
+    (Linux SCHED_BATCH, open to any user) it waits for the scheduler's tick
+    instead; downloads are buffered, so nothing waits on it. The workers go back to
+    the ordinary policy when they start. Measured on the crawl benchmark (3 runs
+    each, interleaved): 7.7 to 7.3 ms of CPU per item, 22.4 to 21.4 s.
+    """
+    if hasattr(os, "SCHED_BATCH"):
+        with contextlib.suppress(OSError):
+            os.sched_setscheduler(0, os.SCHED_BATCH, os.sched_param(0))
 
 
 def _log_cpu(when: str) -> None:

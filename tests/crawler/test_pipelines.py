@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -78,3 +81,17 @@ def test_a_page_that_kills_its_worker_is_dropped_alone_and_the_rest_are_stored(
     finally:
         store.close()
     assert titles == {f"Fee notice {n}" for n in range(1, PAGES + 1) if n != CRASHING_PAGE}
+
+
+@pytest.mark.skipif(not hasattr(os, "SCHED_BATCH"), reason="Linux scheduling policies")
+def test_the_crawl_process_runs_as_batch_and_its_workers_do_not() -> None:
+    code = (
+        "import os; from watch.crawl import _run_as_batch; import crawler.pipelines as p; "
+        "_run_as_batch(); crawl = os.sched_getscheduler(0) == os.SCHED_BATCH; "
+        "p._worker_init(); print(crawl, os.sched_getscheduler(0) == os.SCHED_OTHER)"
+    )
+    root = Path(__file__).parents[2]
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=root
+    )
+    assert out.stdout.split() == ["True", "True"]
