@@ -170,16 +170,3 @@ def test_a_corrupt_model_is_one_clear_error_and_no_traceback(workdir: Path) -> N
     assert proc.returncode == 2
     assert "broken.skops: the model file is corrupt" in proc.stderr
     assert "Traceback" not in proc.stderr
-
-
-def test_tagging_and_crawling_code_does_not_import_scikit_learn() -> None:
-    # Importing scikit-learn costs about 0.7 s of CPU: only `train` and `evaluate` need it.
-    code = (
-        "import sys, watch.commands.tagging, crawler.pipelines, watch.crawl; "
-        "print(sorted(m for m in ('sklearn', 'skops') if m in sys.modules))"
-    )
-    root = Path(__file__).parents[2]
-    out = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=root
-    )
-    assert out.stdout.strip() == "[]"
