@@ -48,7 +48,8 @@ TRUSTED_TYPES = [
     "classifiers.linear.LinearLabels",
     "classifiers.linear.LinearScore",
 ]
-# The fitted state each part keeps in the arrays entry: array attributes, then scalars.
+# What the arrays entry keeps of each part: the features' parameters (as JSON), then
+# each part's fitted attributes (arrays, and scalars as 0-d arrays).
 FEATURE_PARAMS = (
     "word_ngrams",
     "prefixes",
@@ -59,11 +60,9 @@ FEATURE_PARAMS = (
     "max_chars",
     "binary",
 )
-FEATURE_ARRAYS = ("word_terms_", "word_idf_", "char_terms_", "char_idf_")
-LABEL_ARRAYS = ("labels_", "weights_", "intercept_")
-LABEL_SCALARS = ("multilabel_", "at_least_one")
-SCORE_ARRAYS = ("weights_",)
-SCORE_SCALARS = ("intercept_", "slope_", "offset_")
+FEATURE_STATE = ("word_terms_", "word_idf_", "char_terms_", "char_idf_")
+LABEL_STATE = ("labels_", "weights_", "intercept_", "multilabel_", "at_least_one")
+SCORE_STATE = ("weights_", "intercept_", "slope_", "offset_")
 
 
 class ModelError(UserError):
@@ -285,11 +284,11 @@ def _sklearn_version() -> str:
 def _arrays_of(model: TaggingModel) -> bytes:
     """The fitted state of every part as one .npz (arrays, and scalars as 0-d arrays)."""
     parts: list[tuple[str, Any, Sequence[str]]] = [
-        ("features", model.features, FEATURE_ARRAYS),
-        ("labels", model.labels, LABEL_ARRAYS + LABEL_SCALARS),
+        ("features", model.features, FEATURE_STATE),
+        ("labels", model.labels, LABEL_STATE),
     ]
     if model.opportunity is not None:
-        parts.append(("opportunity", model.opportunity, SCORE_ARRAYS + SCORE_SCALARS))
+        parts.append(("opportunity", model.opportunity, SCORE_STATE))
     arrays = {
         f"{part}.{name}": np.asarray(getattr(obj, name))
         for part, obj, names in parts
