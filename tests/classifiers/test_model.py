@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import subprocess
-import sys
 import zipfile
 from pathlib import Path
 
@@ -24,6 +22,7 @@ from classifiers.model import (
 )
 from classifiers.taxonomy import default_taxonomy
 from classifiers.training import train_model
+from tests.fresh_python import run_snippet
 from watch.errors import UserError
 
 
@@ -142,11 +141,7 @@ def test_tagging_and_crawling_do_not_import_scikit_learn() -> None:
         "from classifiers.model import load_model; load_model().predict(['x']); "
         "print(sorted(m for m in ('sklearn', 'skops') if m in sys.modules))"
     )
-    root = Path(__file__).parents[2]
-    out = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=root
-    )
-    assert out.stdout.strip() == "[]"
+    assert run_snippet(code).strip() == "[]"
 
 
 def test_a_corrupt_arrays_entry_is_a_clear_user_error(tmp_path: Path, saved: Path) -> None:

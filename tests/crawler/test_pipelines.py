@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from tests.crawler.helpers import feed, make_config, rss
+from tests.fresh_python import run_snippet
 from tests.httpserver import FixtureServer, Response
 from watch.crawl import run_crawl
 from watch.store import Store
@@ -90,8 +89,4 @@ def test_the_crawl_process_runs_as_batch_and_its_workers_do_not() -> None:
         "_run_as_batch(); crawl = os.sched_getscheduler(0) == os.SCHED_BATCH; "
         "p._worker_init(); print(crawl, os.sched_getscheduler(0) == os.SCHED_OTHER)"
     )
-    root = Path(__file__).parents[2]
-    out = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=root
-    )
-    assert out.stdout.split() == ["True", "True"]
+    assert run_snippet(code).split() == ["True", "True"]

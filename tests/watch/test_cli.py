@@ -2,6 +2,7 @@ import importlib
 import subprocess
 import sys
 
+from tests.fresh_python import run_snippet
 from watch.commands import COMMAND_MODULES, SUMMARIES, load_command
 
 
@@ -34,8 +35,7 @@ def test_help_imports_no_command_module() -> None:
         "CliRunner().invoke(cli, ['--help']); "
         "print(' '.join(m for m in sys.modules if m.startswith('watch.commands.')))"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() in ("", "watch.commands.options")
+    assert run_snippet(code).strip() in ("", "watch.commands.options")
 
 
 def test_start_up_imports_only_the_command_in_hand() -> None:
@@ -43,5 +43,4 @@ def test_start_up_imports_only_the_command_in_hand() -> None:
         "import sys; from watch.cli import cli; cli.get_command(None, 'init'); "
         "print(' '.join(m for m in ('sklearn', 'scrapy', 'elasticsearch') if m in sys.modules))"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == ""
+    assert run_snippet(code).strip() == ""
