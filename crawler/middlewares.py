@@ -1,4 +1,4 @@
-"""Downloader middlewares: address safety for discovered links, and retries with backoff."""
+"""Downloader middlewares: address safety, retries with backoff, redirects."""
 
 from __future__ import annotations
 
@@ -6,10 +6,10 @@ from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from scrapy.downloadermiddlewares.redirect import RedirectMiddleware
+from scrapy.downloadermiddlewares.redirect import MetaRefreshMiddleware, RedirectMiddleware
 from scrapy.downloadermiddlewares.retry import RetryMiddleware
 from scrapy.exceptions import IgnoreRequest
-from scrapy.http import Request, Response
+from scrapy.http import HtmlResponse, Request, Response
 from scrapy.utils.defer import maybe_deferred_to_future
 from twisted.internet.task import deferLater
 
@@ -157,3 +157,28 @@ class LoopingRedirectMiddleware(RedirectMiddleware):
         if isinstance(result, Request) and result.url in result.meta.get("redirect_urls", []):
             result.dont_filter = True
         return result
+
+
+# Scrapy looks for a refresh in the first 4,096 characters: in an encoding that
+# writes ASCII as single bytes, they lie within the first 4 bytes a character.
+_REFRESH_WINDOW = 4 * 4096
+
+
+class RawMetaRefreshMiddleware(MetaRefreshMiddleware):
+    """Scrapy's MetaRefreshMiddleware, skipping pages whose bytes never spell "refresh".
+
+    Scrapy decodes the whole page to look for a refresh that almost no page
+    declares, while the pages of feeds and sitemaps are otherwise only decoded
+    by the extraction workers. Bytes with NULs (UTF-16 or UTF-32) still get
+    the full check.
+    """
+
+    def process_response(  # type: ignore[override]
+        self, request: Request, response: Response
+    ) -> Request | Response:
+        """Follow a meta refresh; pages without one are passed on undecoded."""
+        if isinstance(response, HtmlResponse):
+            head = response.body[:_REFRESH_WINDOW]
+            if b"\0" not in head and b"refresh" not in head.lower():
+                return response
+        return super().process_response(request, response)

@@ -74,10 +74,19 @@ DOWNLOADER_MIDDLEWARES = {
     "crawler.middlewares.BackoffRetryMiddleware": 550,
     "scrapy.downloadermiddlewares.redirect.RedirectMiddleware": None,
     "crawler.middlewares.LoopingRedirectMiddleware": 600,
+    "scrapy.downloadermiddlewares.redirect.MetaRefreshMiddleware": None,
+    "crawler.middlewares.RawMetaRefreshMiddleware": 580,
     # Byte counts for the log only, at the price of re-serialising every response.
     "scrapy.downloadermiddlewares.stats.DownloaderStats": None,
 }
 
+SPIDER_MIDDLEWARES = {
+    # Depth is counted by the site spider, the only one that follows links; the
+    # middleware would otherwise walk every item every spider yields.
+    "scrapy.spidermiddlewares.depth.DepthMiddleware": None,
+    # A watch has no reason to tell a site which page led to it.
+    "scrapy.spidermiddlewares.referer.RefererMiddleware": None,
+}
 
 EXTENSIONS = {
     # An HTTP control port per crawl is not wanted on a watch machine.

@@ -15,7 +15,9 @@ the next run simply continues.
 from __future__ import annotations
 
 import contextlib
+import importlib
 import json
+import logging
 import os
 import select
 import signal
@@ -397,7 +399,6 @@ def _run_as_batch() -> None:
 
 def _log_cpu(when: str) -> None:
     """Log where the crawl process's CPU time went: its own threads, and the workers."""
-    import logging
     import resource
 
     own = resource.getrusage(resource.RUSAGE_SELF)
@@ -439,6 +440,11 @@ class _ChildRun:
         from crawler.settings import settings_from_config
         from crawler.spiders import SPIDERS
 
+        # Scrapy would import its HTTP handler deep inside the crawl's start-up, and the
+        # module builds deprecated aliases with inspect.stack(), whose cost grows with
+        # the stack's depth: imported from here it takes 60 ms instead of 140.
+        importlib.import_module("scrapy.core.downloader.handlers.http11")
+
         settings = ScrapySettings()
         settings.setmodule("crawler.settings", priority="project")
         settings.setdict(settings_from_config(self.config), priority="cmdline")
@@ -446,6 +452,9 @@ class _ChildRun:
         # Fork the extraction workers now, while this process is still single-threaded.
         WorkerPool.start(self.config)
         process = CrawlerProcess(settings)
+        # Scrapy filters records in its handler only, so the loggers build a record for
+        # every page's DEBUG lines ("Crawled", "Scraped from") just to drop it there.
+        logging.getLogger().setLevel(settings.get("LOG_LEVEL"))
         for source in self.sources:
             crawler = process.create_crawler(SPIDERS[source.type])
             crawler.signals.connect(self._spider_closed, signal=signals.spider_closed)

@@ -76,15 +76,16 @@ class SiteSpider(SourceSpider):
                 last_modified=_header(response, "Last-Modified"),
             ),
         )
+        # Counted here rather than by Scrapy's DepthMiddleware (see crawler.settings).
         depth = int(response.meta.get("depth", 0))
         if depth >= self.source.max_depth or self.links is None:
             return
         for link in self.links.extract_links(response):
-            request = self._follow(link.url)
+            request = self._follow(link.url, depth + 1)
             if request is not None:
                 yield request
 
-    def _follow(self, href: str) -> Request | None:
+    def _follow(self, href: str, depth: int) -> Request | None:
         if len(self.requested) >= self.source.max_pages:
             return None
         url = canonicalize(href)
@@ -94,7 +95,7 @@ class SiteSpider(SourceSpider):
             return None
         self.requested.add(url)
         return self.page_request(
-            url, self.parse_page, self.page_failed, conditional=True, veille_url=url
+            url, self.parse_page, self.page_failed, conditional=True, veille_url=url, depth=depth
         )
 
     def page_failed(self, failure: Failure) -> None:
