@@ -16,7 +16,9 @@ filter drops URLs that carry a port), and measures, on the same pages:
 
 Each contender runs as a child process; its time is wall-clock from start to
 exit, and its CPU seconds, peak RSS and peak PSS are summed over its process
-tree (sampled every 50 ms). `--profile` also runs Veille under py-spy and
+tree (sampled every 50 ms). With --rounds, the ceilings and Veille take turns
+round by round, and each round's ratio of Veille to the extraction ceiling is
+reported beside the ratio of their fastest runs. `--profile` also runs Veille under py-spy and
 prints where each of its processes spends its time. Everything a run writes
 (logs, stores, results.json, the profile) stays in --work-dir.
 
@@ -33,6 +35,7 @@ import resource
 import shutil
 import socket
 import sqlite3
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -516,13 +519,29 @@ def run_veille(work: Path, sitemap_url: str, profile_to: Path | None = None) -> 
     )
 
 
-def best_of(rounds: int, run: Callable[[], Result]) -> Result:
-    """The fastest of `rounds` runs (a busy machine only ever slows a run down)."""
-    results = [run() for _ in range(max(rounds, 1))]
-    best = min(results, key=lambda r: r.seconds)
-    if len(results) > 1:
-        best.extra["rounds_seconds"] = [round(r.seconds, 1) for r in results]
+def in_rounds(rounds: int, runs: dict[str, Callable[[], Result]]) -> dict[str, Result]:
+    """Every contender once per round, in turn; each one's fastest run, with all its rounds.
+
+    Taking turns puts the machine's slow minutes on every contender alike, so each
+    round's ratio of two contenders compares runs made side by side.
+    """
+    by_name: dict[str, list[Result]] = {name: [] for name in runs}
+    for _ in range(max(rounds, 1)):
+        for name, run in runs.items():
+            by_name[name].append(run())
+    best = {}
+    for name, results in by_name.items():
+        fastest = min(results, key=lambda r: r.seconds)
+        fastest.extra["rounds_seconds"] = [round(r.seconds, 1) for r in results]
+        fastest.extra["rounds_items_per_s"] = [round(r.items_per_s, 1) for r in results]
+        best[name] = fastest
     return best
+
+
+def round_ratios(top: Result, bottom: Result) -> list[float]:
+    """Round by round, top's items/s over bottom's (runs made side by side)."""
+    pairs = zip(top.extra["rounds_items_per_s"], bottom.extra["rounds_items_per_s"], strict=True)
+    return [round(a / b, 3) for a, b in pairs]
 
 
 def git_revision() -> str:
@@ -667,8 +686,8 @@ def main(argv: list[str] | None = None) -> int:
         "--rounds",
         type=int,
         default=1,
-        help="run the ceilings and veille this many times each and keep the fastest "
-        "(steadier on a shared machine; news-please runs once)",
+        help="run the ceilings and veille this many times each, taking turns, and keep "
+        "each one's fastest (steadier on a shared machine; news-please runs once)",
     )
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     args = parser.parse_args(argv)
@@ -711,29 +730,22 @@ def main(argv: list[str] | None = None) -> int:
         robots_sitemap = origin + crawlsite.subset_sitemap_path(np_pages)
         notes.append(f"news-please measured on the first {np_pages} pages only.")
     with site_server(site_dir, host, port, robots_sitemap) as server:
-        say("bare Scrapy fetch ceiling ...")
-        results["fetch"] = best_of(
-            args.rounds, lambda: fetch_ceiling(urls_file, work, PER_DOMAIN, 1, server)
-        )
-        results["fetch_defaults"] = best_of(
-            args.rounds, lambda: fetch_ceiling(urls_file, work, PER_DOMAIN, 100, server)
-        )
-        say("trafilatura extraction ceiling ...")
         paths = [site_dir / p.lstrip("/") for p in manifest.article_paths]
-        results["extract"] = best_of(
-            args.rounds, lambda: extraction_ceiling(paths, work, os.cpu_count() or 2)
-        )
+        runs: dict[str, Callable[[], Result]] = {
+            "fetch": lambda: fetch_ceiling(urls_file, work, PER_DOMAIN, 1, server),
+            "fetch_defaults": lambda: fetch_ceiling(urls_file, work, PER_DOMAIN, 100, server),
+            "extract": lambda: extraction_ceiling(paths, work, os.cpu_count() or 2),
+        }
         if not args.skip_veille:
             if veille_available():
-                say("veille crawl ...")
-                results["veille"] = best_of(args.rounds, lambda: run_veille(work, full_sitemap))
-                if args.profile:
-                    say("veille crawl under py-spy ...")
-                    results["veille_profiled"] = run_veille(
-                        work, full_sitemap, work / "veille-profile.txt"
-                    )
+                runs["veille"] = lambda: run_veille(work, full_sitemap)
             else:
                 notes.append("veille skipped: this checkout has no `veille crawl` command yet.")
+        say(f"{max(args.rounds, 1)} round(s) of {', '.join(runs)}, in turn ...")
+        results.update(in_rounds(args.rounds, runs))
+        if args.profile and "veille" in results:
+            say("veille crawl under py-spy ...")
+            results["veille_profiled"] = run_veille(work, full_sitemap, work / "veille-profile.txt")
         if not skip_np:
             say(f"news-please on {np_pages} pages ...")
             results["newsplease"] = run_newsplease(work, origin, np_pages)
@@ -758,6 +770,9 @@ def main(argv: list[str] | None = None) -> int:
         ),
         f"veille / extraction ceiling (goal >= {GOAL_VS_EXTRACTION:g})": (
             veille.items_per_s / results["extract"].items_per_s if veille else None
+        ),
+        "veille / extraction ceiling, median of the rounds' ratios": (
+            statistics.median(round_ratios(veille, results["extract"])) if veille else None
         ),
         "fetch ceiling / veille items/s (server headroom)": (
             results["fetch"].items_per_s / veille.items_per_s if veille else None
