@@ -11,6 +11,8 @@ from __future__ import annotations
 import sys
 from typing import Any
 
+from scrapy.settings import default_settings as _scrapy_defaults
+
 from watch.config import Config, CrawlSettings
 
 _DEFAULTS = CrawlSettings()
@@ -88,10 +90,15 @@ SPIDER_MIDDLEWARES = {
     "scrapy.spidermiddlewares.referer.RefererMiddleware": None,
 }
 
-EXTENSIONS = {
-    # An HTTP control port per crawl is not wanted on a watch machine.
-    "scrapy.extensions.remote_control.RemoteControl": None,
+# An HTTP control port per crawl is not wanted on a watch machine. It is left out of
+# the base list rather than switched off with None: Scrapy imports every extension
+# named in EXTENSIONS, and this one imports aiohttp (150 ms of every crawl's start).
+EXTENSIONS_BASE = {
+    path: order
+    for path, order in _scrapy_defaults.EXTENSIONS_BASE.items()
+    if not path.endswith(".RemoteControl")
 }
+REMOTE_CONTROL_ENABLED = False
 
 ITEM_PIPELINES = {
     "crawler.pipelines.ExtractPipeline": 200,
