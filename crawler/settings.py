@@ -72,6 +72,9 @@ LOG_LEVEL = "INFO"
 DOWNLOADER_MIDDLEWARES = {
     # Before robots.txt (100): a refused host must not even get its robots.txt fetched.
     "crawler.middlewares.AddressSafetyMiddleware": 40,
+    # Veille's spiders set no allowed_domains, so it would let every request through,
+    # at the cost of a check and a signal per request: AddressSafetyMiddleware decides.
+    "scrapy.downloadermiddlewares.offsite.OffsiteMiddleware": None,
     "scrapy.downloadermiddlewares.retry.RetryMiddleware": None,
     "crawler.middlewares.BackoffRetryMiddleware": 550,
     "scrapy.downloadermiddlewares.redirect.RedirectMiddleware": None,
@@ -88,6 +91,8 @@ SPIDER_MIDDLEWARES = {
     "scrapy.spidermiddlewares.depth.DepthMiddleware": None,
     # A watch has no reason to tell a site which page led to it.
     "scrapy.spidermiddlewares.referer.RefererMiddleware": None,
+    # A warning for spiders that copy response.meta into new requests; ours never do.
+    "scrapy.spidermiddlewares.metacopy.MetaCopyDetectionMiddleware": None,
 }
 
 # An HTTP control port per crawl is not wanted on a watch machine. It is left out of
