@@ -309,6 +309,7 @@ class SourceSpider(scrapy.Spider):
         callback: Callable[..., Any],
         errback: Callable[..., Any],
         conditional: bool = False,
+        priority: int = 0,
         **meta: Any,
     ) -> Request:
         """A request for a discovered URL (checked by the address-safety middleware)."""
@@ -317,6 +318,7 @@ class SourceSpider(scrapy.Spider):
             url,
             callback=callback,
             errback=errback,
+            priority=priority,
             headers=self.headers_for(url, conditional=conditional),
             meta={DISCOVERED: True, **extra, **meta},
         )

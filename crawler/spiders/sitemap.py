@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import zlib
+from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -109,11 +110,27 @@ def _read_news(news: etree._Element, entry: SitemapEntry) -> None:
             entry.news_keywords = [k.strip() for k in _text(item).split(",") if k.strip()]
 
 
+# Below the pages' priority (0): the next listed sitemap is fetched once every page
+# request already queued has gone to the downloader.
+NEXT_SITEMAP_PRIORITY = -1
+
+
 class SitemapSpider(SourceSpider):
-    """Fetches the pages a sitemap lists that are new since the last run or whose lastmod moved."""
+    """Fetches the pages a sitemap lists that are new since the last run or whose lastmod moved.
+
+    The sitemaps an index lists are read one at a time, each when the pages of
+    the previous one are all on their way. Expanding every sitemap up front
+    would keep the crawl process busy queueing thousands of requests (about
+    0.15 ms each) while nothing is downloaded and the extraction workers wait,
+    and would hold them all in memory.
+    """
 
     name = "sitemap"
     source_type = "sitemap"
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.waiting_sitemaps: deque[str] = deque()
 
     async def start(self) -> Any:
         """Fetch the sitemap (conditionally)."""
@@ -122,6 +139,11 @@ class SitemapSpider(SourceSpider):
 
     def parse_sitemap(self, response: Response) -> Iterator[Request]:
         """Follow an index's sitemaps, or request a urlset's new and changed pages."""
+        yield from self._read_sitemap(response)
+        # After this sitemap's pages, whatever became of it (empty, broken, not a sitemap).
+        yield from self.next_sitemap()
+
+    def _read_sitemap(self, response: Response) -> Iterator[Request]:
         root = bool(response.meta.get("veille_root"))
         report = self.fail if root else self.note_error
         if response.status == 304:
@@ -140,12 +162,20 @@ class SitemapSpider(SourceSpider):
             for loc, _lastmod in entries:
                 url = canonicalize(loc, response.url)
                 if is_http_url(url):
-                    yield self.page_request(url, self.parse_sitemap, self.sitemap_failed)
+                    self.waiting_sitemaps.append(url)
             return
         for entry in entries:
             request = self._page_request(entry, response.url)
             if request is not None:
                 yield request
+
+    def next_sitemap(self) -> Iterator[Request]:
+        """The request for the next sitemap an index listed, if any is waiting."""
+        if self.waiting_sitemaps:
+            url = self.waiting_sitemaps.popleft()
+            yield self.page_request(
+                url, self.parse_sitemap, self.sitemap_failed, priority=NEXT_SITEMAP_PRIORITY
+            )
 
     def _body(self, response: Response, report: Any) -> bytes | None:
         body = response.body
@@ -201,7 +231,8 @@ class SitemapSpider(SourceSpider):
         """A listed page failed; it is tried again next run."""
         self.note_error(failure_url(failure, self.source.url), self.describe(failure))
 
-    def sitemap_failed(self, failure: Failure) -> None:
-        """A sitemap listed in the index failed."""
+    def sitemap_failed(self, failure: Failure) -> Iterator[Request]:
+        """A sitemap listed in the index failed; the next one is read all the same."""
         url = failure_url(failure, self.source.url)
         self.note_error(url, f"sitemap from the index failed: {self.describe(failure)}")
+        yield from self.next_sitemap()

@@ -109,6 +109,42 @@ def test_sitemap_refetches_only_new_urls_and_moved_lastmods(
     assert Store(config.db_path).get_by_url(f"{site.url}/s/b.html").title == "Story b, revised"
 
 
+def test_an_index_s_sitemaps_are_read_in_turn_past_a_broken_one(
+    site: FixtureServer, tmp_path: Path
+) -> None:
+    def urlset(names: str) -> bytes:
+        urls = "".join(f"<url><loc>/lz/{n}.html</loc></url>" for n in names)
+        return (
+            f'<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">{urls}</urlset>'.encode()
+        )
+
+    listed = "".join(f"<sitemap><loc>/lz/{n}.xml</loc></sitemap>" for n in ("one", "gone", "two"))
+    index = (
+        f'<sitemapindex xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">{listed}</sitemapindex>'
+    )
+    site.route("/lz/index.xml", Response(200, index.encode(), XML))
+    site.route("/lz/one.xml", Response(200, urlset("abc"), XML))
+    site.route("/lz/gone.xml", Response(404, b"gone", HTML))
+    site.route("/lz/two.xml", Response(200, urlset("de"), XML))
+    for n in "abcde":
+        site.route(f"/lz/{n}.html", Response(200, page(f"Story {n}", words=f"word{n}"), HTML))
+    config = make_config(
+        tmp_path, [Source(name="lz", type="sitemap", url=site.url + "/lz/index.xml")]
+    )
+
+    report = run_crawl(config, progress=False)
+
+    stored = db_rows(config.db_path, "SELECT canonical_url FROM items WHERE source = 'lz'")
+    assert sorted(url.removeprefix(site.url) for (url,) in stored) == [
+        f"/lz/{n}.html" for n in "abcde"
+    ]
+    assert any("gone.xml" in m for m in report.source("lz").stats.messages)
+    order = [r.path for r in site.requests if r.path.startswith("/lz/")]
+    # Each sitemap is fetched once every page of the one before is requested.
+    assert order.index("/lz/gone.xml") > max(order.index(f"/lz/{n}.html") for n in "abc")
+    assert order.index("/lz/two.xml") > order.index("/lz/gone.xml")
+
+
 def test_with_elasticsearch_new_items_wait_in_the_outbox_when_it_is_down(
     site: FixtureServer, tmp_path: Path
 ) -> None:
