@@ -452,15 +452,17 @@ class _ChildRun:
         # Fork the extraction workers now, while this process is still single-threaded.
         WorkerPool.start(self.config)
         process = CrawlerProcess(settings)
-        # Scrapy filters records in its handler only, so the loggers build a record for
-        # every page's DEBUG lines ("Crawled", "Scraped from") just to drop it there.
-        logging.getLogger().setLevel(settings.get("LOG_LEVEL"))
         for source in self.sources:
             crawler = process.create_crawler(SPIDERS[source.type])
             crawler.signals.connect(self._spider_closed, signal=signals.spider_closed)
             self.crawlers[source.name] = crawler
             started = process.crawl(crawler, source=source, config=self.config)
             started.addErrback(self._start_failed, source)
+        # Scrapy sets its loggers to DEBUG and filters in its handler only, so a record
+        # was built for every page's DEBUG lines ("Crawled", "Scraped from") just to be
+        # dropped there. Set after the crawlers start: each resets the root's level.
+        for name in ("", "scrapy"):
+            logging.getLogger(name).setLevel(settings.get("LOG_LEVEL"))
         from twisted.internet import reactor
         from twisted.internet.task import LoopingCall
 
