@@ -289,6 +289,12 @@ class WorkerPool:
         return cls._instance
 
     @classmethod
+    def is_idle(cls) -> bool:
+        """Whether no page is being extracted or waiting to be."""
+        pool = cls._instance
+        return pool is None or (pool.in_flight == 0 and not pool.pending)
+
+    @classmethod
     def stop(cls) -> None:
         """Shut the pool down (waits for running tasks)."""
         if cls._instance is not None:
@@ -475,6 +481,10 @@ class StoreWriter:
         d: Deferred = Deferred()
         self.queue.put(_Job("flush", deferred=d))
         return d
+
+    def commit_soon(self) -> None:
+        """Commit what is queued now, without waiting for a fuller batch."""
+        self.queue.put(_Job("flush"))
 
     def close(self) -> None:
         """Commit what is queued and stop the thread (blocking)."""
@@ -680,6 +690,10 @@ class StorePipeline(_Stage):
     async def process_item(self, item: PageItem) -> Article:
         """Store the article; its URL validators are saved in the same transaction."""
         job = self.writer.submit(item.article, item.state, item.signature)
+        if WorkerPool.is_idle():
+            # No more pages are on their way (often: the crawl's last ones), so the
+            # writer need not wait for more to fill its transaction.
+            self.writer.commit_soon()
         try:
             result = await maybe_deferred_to_future(job)
         except Exception as exc:  # reported per item; nothing stored before is touched
