@@ -159,8 +159,8 @@ class LoopingRedirectMiddleware(RedirectMiddleware):
         return result
 
 
-# Scrapy looks for a refresh in the first 4,096 characters: in an encoding that
-# writes ASCII as single bytes, they lie within the first 4 bytes a character.
+# Scrapy looks for a refresh in the first 4,096 characters, which take at most 4 bytes
+# each in any encoding that writes ASCII as single bytes.
 _REFRESH_WINDOW = 4 * 4096
 
 

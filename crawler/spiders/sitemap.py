@@ -6,15 +6,20 @@ import zlib
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lxml import etree
+from scrapy import signals
+from scrapy.exceptions import DontCloseSpider
 from scrapy.http import Request, Response
 from twisted.python.failure import Failure
 
 from crawler.spiders.base import PageItem, SourceSpider, failure_url, parse_w3c_date
 from watch.store import UrlState
 from watch.urls import canonicalize, is_http_url
+
+if TYPE_CHECKING:
+    from scrapy.crawler import Crawler
 
 _GZIP_MAGIC = b"\x1f\x8b"
 
@@ -131,11 +136,30 @@ class SitemapSpider(SourceSpider):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.waiting_sitemaps: deque[str] = deque()
+        self.listed_sitemaps = {canonicalize(self.source.url)}
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> SitemapSpider:
+        """The spider, set to go on with the waiting sitemaps whenever it runs dry."""
+        spider = super().from_crawler(crawler, *args, **kwargs)
+        crawler.signals.connect(spider.resume_sitemaps, signal=signals.spider_idle)
+        return spider
 
     async def start(self) -> Any:
         """Fetch the sitemap (conditionally)."""
         self.load_known()
         yield self.root_request(self.parse_sitemap, veille_root=True)
+
+    def resume_sitemaps(self) -> None:
+        """Request the next waiting sitemap when the crawl would otherwise end.
+
+        A sitemap request dropped on its way without a callback or an errback
+        (Scrapy silently drops URLs over its length limit) would end the chain.
+        """
+        request = next(self.next_sitemap(), None)
+        if request is not None:
+            self.crawler.engine.crawl(request)
+            raise DontCloseSpider
 
     def parse_sitemap(self, response: Response) -> Iterator[Request]:
         """Follow an index's sitemaps, or request a urlset's new and changed pages."""
@@ -161,7 +185,8 @@ class SitemapSpider(SourceSpider):
         if kind == "sitemapindex":
             for loc, _lastmod in entries:
                 url = canonicalize(loc, response.url)
-                if is_http_url(url):
+                if is_http_url(url) and url not in self.listed_sitemaps:
+                    self.listed_sitemaps.add(url)
                     self.waiting_sitemaps.append(url)
             return
         for entry in entries:
@@ -173,9 +198,11 @@ class SitemapSpider(SourceSpider):
         """The request for the next sitemap an index listed, if any is waiting."""
         if self.waiting_sitemaps:
             url = self.waiting_sitemaps.popleft()
-            yield self.page_request(
+            request = self.page_request(
                 url, self.parse_sitemap, self.sitemap_failed, priority=NEXT_SITEMAP_PRIORITY
             )
+            # Listed once (see listed_sitemaps): the duplicate filter must not end the chain.
+            yield request.replace(dont_filter=True)
 
     def _body(self, response: Response, report: Any) -> bytes | None:
         body = response.body

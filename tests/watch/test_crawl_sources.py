@@ -145,6 +145,38 @@ def test_an_index_s_sitemaps_are_read_in_turn_past_a_broken_one(
     assert order.index("/lz/two.xml") > order.index("/lz/gone.xml")
 
 
+def test_a_sitemap_listed_twice_or_dropped_by_scrapy_does_not_end_the_index(
+    site: FixtureServer, tmp_path: Path
+) -> None:
+    too_long = "/lz/" + "x" * 2100 + ".xml"  # over Scrapy's URL length limit: dropped silently
+    listed = "".join(
+        f"<sitemap><loc>{loc}</loc></sitemap>"
+        for loc in ("/lz/index.xml", "/lz/one.xml", "/lz/one.xml", too_long, "/lz/two.xml")
+    )
+    index = (
+        f'<sitemapindex xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">{listed}</sitemapindex>'
+    )
+    site.route("/lz/index.xml", Response(200, index.encode(), XML))
+    for name, pages in (("one", "ab"), ("two", "c")):
+        urls = "".join(f"<url><loc>/lz/{n}.html</loc></url>" for n in pages)
+        body = f'<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">{urls}</urlset>'
+        site.route(f"/lz/{name}.xml", Response(200, body.encode(), XML))
+    for n in "abc":
+        site.route(f"/lz/{n}.html", Response(200, page(f"Story {n}", words=f"word{n}"), HTML))
+    config = make_config(
+        tmp_path, [Source(name="lz", type="sitemap", url=site.url + "/lz/index.xml")]
+    )
+
+    report = run_crawl(config, progress=False)
+
+    stored = db_rows(config.db_path, "SELECT canonical_url FROM items")
+    assert sorted(url.removeprefix(site.url) for (url,) in stored) == [
+        f"/lz/{n}.html" for n in "abc"
+    ]
+    assert len(site.hits("/lz/index.xml")) == 1 and len(site.hits("/lz/one.xml")) == 1
+    assert report.ok
+
+
 def test_with_elasticsearch_new_items_wait_in_the_outbox_when_it_is_down(
     site: FixtureServer, tmp_path: Path
 ) -> None:
