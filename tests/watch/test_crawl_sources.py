@@ -6,7 +6,7 @@ from pathlib import Path
 
 from tests.crawler.helpers import db_rows, feed, make_config, rss
 from tests.httpserver import FixtureServer, Response
-from watch.config import ElasticsearchSettings, SearchSettings, Source
+from watch.config import Config, ElasticsearchSettings, SearchSettings, Source
 from watch.crawl import run_crawl
 from watch.store import Store
 
@@ -109,35 +109,39 @@ def test_sitemap_refetches_only_new_urls_and_moved_lastmods(
     assert Store(config.db_path).get_by_url(f"{site.url}/s/b.html").title == "Story b, revised"
 
 
+SITEMAP_NS = "http://www.sitemaps.org/schemas/sitemap/0.9"
+
+
+def serve_index(site: FixtureServer, listed: list[str], sitemaps: dict[str, str]) -> Source:
+    """/lz/index.xml listing `listed`; each sitemap /lz/NAME.xml lists pages /lz/X.html."""
+    locs = "".join(f"<sitemap><loc>{loc}</loc></sitemap>" for loc in listed)
+    index = f'<sitemapindex xmlns="{SITEMAP_NS}">{locs}</sitemapindex>'
+    site.route("/lz/index.xml", Response(200, index.encode(), XML))
+    for name, pages in sitemaps.items():
+        urls = "".join(f"<url><loc>/lz/{n}.html</loc></url>" for n in pages)
+        body = f'<urlset xmlns="{SITEMAP_NS}">{urls}</urlset>'
+        site.route(f"/lz/{name}.xml", Response(200, body.encode(), XML))
+        for n in pages:
+            site.route(f"/lz/{n}.html", Response(200, page(f"Story {n}", words=f"w{n}"), HTML))
+    return Source(name="lz", type="sitemap", url=site.url + "/lz/index.xml")
+
+
+def stored_paths(config: Config, site: FixtureServer) -> list[str]:
+    rows = db_rows(config.db_path, "SELECT canonical_url FROM items")
+    return sorted(url.removeprefix(site.url) for (url,) in rows)
+
+
 def test_an_index_s_sitemaps_are_read_in_turn_past_a_broken_one(
     site: FixtureServer, tmp_path: Path
 ) -> None:
-    def urlset(names: str) -> bytes:
-        urls = "".join(f"<url><loc>/lz/{n}.html</loc></url>" for n in names)
-        return (
-            f'<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">{urls}</urlset>'.encode()
-        )
-
-    listed = "".join(f"<sitemap><loc>/lz/{n}.xml</loc></sitemap>" for n in ("one", "gone", "two"))
-    index = (
-        f'<sitemapindex xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">{listed}</sitemapindex>'
-    )
-    site.route("/lz/index.xml", Response(200, index.encode(), XML))
-    site.route("/lz/one.xml", Response(200, urlset("abc"), XML))
+    listed = ["/lz/one.xml", "/lz/gone.xml", "/lz/two.xml"]
+    source = serve_index(site, listed, {"one": "abc", "two": "de"})
     site.route("/lz/gone.xml", Response(404, b"gone", HTML))
-    site.route("/lz/two.xml", Response(200, urlset("de"), XML))
-    for n in "abcde":
-        site.route(f"/lz/{n}.html", Response(200, page(f"Story {n}", words=f"word{n}"), HTML))
-    config = make_config(
-        tmp_path, [Source(name="lz", type="sitemap", url=site.url + "/lz/index.xml")]
-    )
+    config = make_config(tmp_path, [source])
 
     report = run_crawl(config, progress=False)
 
-    stored = db_rows(config.db_path, "SELECT canonical_url FROM items WHERE source = 'lz'")
-    assert sorted(url.removeprefix(site.url) for (url,) in stored) == [
-        f"/lz/{n}.html" for n in "abcde"
-    ]
+    assert stored_paths(config, site) == [f"/lz/{n}.html" for n in "abcde"]
     assert any("gone.xml" in m for m in report.source("lz").stats.messages)
     order = [r.path for r in site.requests if r.path.startswith("/lz/")]
     # Each sitemap is fetched once every page of the one before is requested.
@@ -149,30 +153,12 @@ def test_a_sitemap_listed_twice_or_dropped_by_scrapy_does_not_end_the_index(
     site: FixtureServer, tmp_path: Path
 ) -> None:
     too_long = "/lz/" + "x" * 2100 + ".xml"  # over Scrapy's URL length limit: dropped silently
-    listed = "".join(
-        f"<sitemap><loc>{loc}</loc></sitemap>"
-        for loc in ("/lz/index.xml", "/lz/one.xml", "/lz/one.xml", too_long, "/lz/two.xml")
-    )
-    index = (
-        f'<sitemapindex xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">{listed}</sitemapindex>'
-    )
-    site.route("/lz/index.xml", Response(200, index.encode(), XML))
-    for name, pages in (("one", "ab"), ("two", "c")):
-        urls = "".join(f"<url><loc>/lz/{n}.html</loc></url>" for n in pages)
-        body = f'<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">{urls}</urlset>'
-        site.route(f"/lz/{name}.xml", Response(200, body.encode(), XML))
-    for n in "abc":
-        site.route(f"/lz/{n}.html", Response(200, page(f"Story {n}", words=f"word{n}"), HTML))
-    config = make_config(
-        tmp_path, [Source(name="lz", type="sitemap", url=site.url + "/lz/index.xml")]
-    )
+    listed = ["/lz/index.xml", "/lz/one.xml", "/lz/one.xml", too_long, "/lz/two.xml"]
+    config = make_config(tmp_path, [serve_index(site, listed, {"one": "ab", "two": "c"})])
 
     report = run_crawl(config, progress=False)
 
-    stored = db_rows(config.db_path, "SELECT canonical_url FROM items")
-    assert sorted(url.removeprefix(site.url) for (url,) in stored) == [
-        f"/lz/{n}.html" for n in "abc"
-    ]
+    assert stored_paths(config, site) == [f"/lz/{n}.html" for n in "abc"]
     assert len(site.hits("/lz/index.xml")) == 1 and len(site.hits("/lz/one.xml")) == 1
     assert report.ok
 
