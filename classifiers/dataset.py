@@ -24,7 +24,11 @@ DATA_DIR = Path(__file__).parent / "data"
 SEED_PATH = DATA_DIR / "seed.jsonl"
 SEED_TEXT_FIELDS = ("title", "summary")
 DEFAULT_TEXT_FIELDS = ("title", "summary", "text")
-LABEL_FIELD_GUESSES = ("labels", "label", "tags", "category", "topic", "class")
+# Without --text-fields, these columns are read when present (any case), in this order.
+TEXT_FIELD_GUESSES = ("title", "headline", "summary", "description", "text", "body", "content")
+LABEL_FIELD_GUESSES = (
+    "labels", "label", "tags", "category", "categories", "topic", "topics", "class"
+)  # fmt: skip
 OPPORTUNITY_FIELD = "opportunity"
 _YES = {"yes", "y", "true", "1", "oui"}
 _NO = {"no", "n", "false", "0", "non"}
@@ -158,10 +162,21 @@ def _jsonl_rows(path: Path, handle: Any) -> Iterator[tuple[int, dict[str, Any]]]
         try:
             row = json.loads(line)
         except json.JSONDecodeError as exc:
+            if number == 1 and line.lstrip().startswith("["):
+                raise _json_array(path) from None
             raise DatasetError(f"{path}, line {number}: invalid JSON ({exc.msg}).") from None
+        if number == 1 and isinstance(row, list):
+            raise _json_array(path)
         if not isinstance(row, dict):
             raise DatasetError(f"{path}, line {number}: expected a JSON object per line.")
         yield number, row
+
+
+def _json_array(path: Path) -> DatasetError:
+    return DatasetError(
+        f"{path}: this looks like one JSON array; Veille reads JSON Lines, one object per "
+        f"line. Convert it, e.g. with: jq -c '.[]' {path} > data.jsonl"
+    )
 
 
 def _csv_rows(path: Path, handle: Any) -> Iterator[tuple[int, dict[str, Any]]]:
@@ -183,43 +198,66 @@ def _columns(rows: list[tuple[int, dict[str, Any]]]) -> list[str]:
     return list(seen)
 
 
+def _column(columns: list[str], name: str) -> str | None:
+    """The file's column called `name`: exactly, or else in another case if only one is."""
+    if name in columns:
+        return name
+    matches = [c for c in columns if c.strip().lower() == name.strip().lower()]
+    return matches[0] if len(matches) == 1 else None
+
+
 def _text_fields(path: Path, columns: list[str], wanted: Sequence[str] | None) -> list[str]:
     if wanted:
-        missing = [f for f in wanted if f not in columns]
-        present = [f for f in wanted if f in columns]
+        # A data set may simply lack summaries, say: missing fields are tolerated.
+        present = [c for c in (_column(columns, f) for f in wanted) if c is not None]
         if not present:
             raise DatasetError(
                 f"{path}: none of the text fields {', '.join(wanted)} is in the file; "
-                f"its fields are: {', '.join(columns)}. Pass --text-fields."
+                f"its fields are: {_listing(columns)}. Pass --text-fields."
             )
-        if missing:
-            # Tolerated: a data set may simply lack summaries, say.
-            return present
-        return list(wanted)
-    present = [f for f in DEFAULT_TEXT_FIELDS if f in columns]
-    if not present:
+        return list(dict.fromkeys(present))
+    guessed = [c for c in (_column(columns, f) for f in TEXT_FIELD_GUESSES) if c is not None]
+    if not guessed:
         raise DatasetError(
-            f"{path}: no title, summary or text field; its fields are: {', '.join(columns)}. "
-            "Pass --text-fields FIELD[,FIELD...]."
+            f"{path}: no text field found (looked for {', '.join(TEXT_FIELD_GUESSES)}); "
+            f"its fields are: {_listing(columns)}. Pass --text-fields FIELD[,FIELD...]."
         )
-    return present
+    return list(dict.fromkeys(guessed))
 
 
 def _label_field(path: Path, columns: list[str], wanted: str | None) -> str:
     if wanted:
-        if wanted not in columns:
+        found = _column(columns, wanted)
+        if found is None:
             raise DatasetError(
                 f"{path}: label field '{wanted}' is not in the file; its fields are: "
-                f"{', '.join(columns)}. Pass --label-field."
+                f"{_listing(columns)}. Pass --label-field."
             )
-        return wanted
+        return found
     for guess in LABEL_FIELD_GUESSES:
-        if guess in columns:
-            return guess
+        found = _column(columns, guess)
+        if found is not None:
+            return found
     raise DatasetError(
         f"{path}: no label field found (looked for {', '.join(LABEL_FIELD_GUESSES)}); "
-        f"its fields are: {', '.join(columns)}. Pass --label-field FIELD."
+        f"its fields are: {_listing(columns)}. Pass --label-field FIELD."
     )
+
+
+def _listing(columns: list[str]) -> str:
+    """The columns for an error message, with a hint when the first row looks like data."""
+    shown = ", ".join(c if len(c) <= 40 else c[:37] + "..." for c in columns)
+    if any(_looks_like_data(c) for c in columns):
+        shown += (
+            " (the first row is read as the column names, and it looks like data: "
+            "add a header row such as label,title,text)"
+        )
+    return shown
+
+
+def _looks_like_data(column: str) -> bool:
+    text = column.strip()
+    return len(text) > 40 or text.replace(".", "", 1).isdigit()
 
 
 def _is_multi(value: Any) -> bool:

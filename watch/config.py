@@ -26,6 +26,10 @@ class ConfigError(UserError):
     """A configuration problem, worded for the user (file, line, field, what to do)."""
 
 
+class NoConfigError(ConfigError):
+    """No configuration file was named and none was found in the usual places."""
+
+
 class _Model(BaseModel):
     # Unknown keys are typos far more often than intentions: reject them.
     model_config = ConfigDict(extra="forbid")
@@ -218,7 +222,7 @@ def find_config(explicit: str | Path | None) -> Path:
     for candidate in DEFAULT_CONFIG_CANDIDATES:
         if Path(candidate).exists():
             return Path(candidate)
-    raise ConfigError(
+    raise NoConfigError(
         "No configuration found (looked for ./veille.yaml and ./config/veille.yaml). "
         "Run `veille init` to write a starter pair, or pass --config PATH."
     )

@@ -28,6 +28,23 @@ from watch.store import Store
 
 # When an item has no summary, this much of its body stands in for it.
 SUMMARY_STAND_IN = 1000
+# A model trained with `veille train --data` records the file's column names;
+# items have a title, a summary and a body. Columns are matched to item fields by
+# name (any case); a column of another name is taken to be the body.
+ITEM_FIELD_OF = {
+    "title": "title",
+    "headline": "title",
+    "subject": "title",
+    "summary": "summary",
+    "description": "summary",
+    "short_description": "summary",
+    "abstract": "summary",
+    "lead": "summary",
+    "text": "text",
+    "body": "text",
+    "content": "text",
+    "article": "text",
+}
 TERMS_PER_TAG = 3
 # The classifier gives every item its best topic even when no margin is positive
 # (right for news that is on topic, as watch items mostly are). Off-topic pages,
@@ -89,11 +106,19 @@ def model_path(config: Config) -> Path:
     return trained if trained.exists() else DEFAULT_MODEL_PATH
 
 
-def model_text(item: Taggable, fields: Sequence[str], transform: Any = None) -> str:
+def item_fields(columns: Sequence[str]) -> list[str]:
+    """The item fields standing for a model's training columns, in order, each once."""
+    fields = [ITEM_FIELD_OF.get(column.strip().lower(), "text") for column in columns]
+    return list(dict.fromkeys(fields))
+
+
+def model_text(item: Taggable, columns: Sequence[str], transform: Any = None) -> str:
     """The text the model reads: the fields it was trained on (body lead if no summary).
 
-    `transform`, when given, is applied to each field (the tagger passes fold()).
+    `columns` are the model's training columns (see item_fields); `transform`,
+    when given, is applied to each field (the tagger passes fold()).
     """
+    fields = item_fields(columns)
     parts = []
     for name in fields:
         value = getattr(item, name, "") or ""

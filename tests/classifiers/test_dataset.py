@@ -56,14 +56,42 @@ def test_text_and_label_fields_can_be_chosen(tmp_path: Path) -> None:
     assert data.texts == ["H\nB"] and data.targets == ["3"]
 
 
+def test_common_column_names_are_found_in_any_case(tmp_path: Path) -> None:
+    path = tmp_path / "bbc.csv"
+    path.write_text("ArticleId,Headline,Text,Category\n1,H,B,sport\n")
+    data = load_dataset(path)
+    assert data.text_fields == ("Headline", "Text") and data.label_field == "Category"
+    assert data.texts == ["H\nB"] and data.targets == ["sport"]
+    chosen = load_dataset(path, ["text"], "category")
+    assert chosen.text_fields == ("Text",) and chosen.targets == ["sport"]
+
+
 def test_missing_fields_are_named_with_the_fields_available(tmp_path: Path) -> None:
     path = tmp_path / "d.csv"
-    path.write_text("body,kind\nx,y\n")
-    with pytest.raises(DatasetError, match=r"no title, summary or text field.*body, kind"):
+    path.write_text("story,kind\nx,y\n")
+    with pytest.raises(DatasetError, match=r"no text field found.*story, kind"):
         load_dataset(path)
     with pytest.raises(DatasetError, match=r"label field 'label' is not in the file"):
-        load_dataset(path, ["body"], "label")
+        load_dataset(path, ["story"], "label")
     assert issubclass(DatasetError, UserError)
+
+
+def test_a_file_without_a_header_row_is_pointed_out(tmp_path: Path) -> None:
+    path = tmp_path / "ag.csv"
+    path.write_text(
+        '"3","Wall St. Bears Claw Back Into the Black","Short-sellers are seeing green"\n'
+        '"4","Oil prices soar to all-time record","Soaring crude prices plus worries"\n'
+    )
+    with pytest.raises(DatasetError, match=r"first row .* looks like data: add a header row"):
+        load_dataset(path)
+
+
+def test_a_json_array_is_told_to_become_json_lines(tmp_path: Path) -> None:
+    for text in ('[{"text": "a", "label": "x"}]', '[\n  {"text": "a", "label": "x"}\n]'):
+        path = tmp_path / "d.json"
+        path.write_text(text)
+        with pytest.raises(DatasetError, match=r"one JSON array; Veille reads JSON Lines"):
+            load_dataset(path)
 
 
 def test_bad_rows_are_reported_with_their_line(tmp_path: Path) -> None:

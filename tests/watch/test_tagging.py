@@ -93,6 +93,13 @@ def test_model_text_uses_the_body_lead_when_there_is_no_summary() -> None:
     assert model_text(article, ("title", "summary", "text")).endswith("body ")
 
 
+def test_a_model_trained_on_other_column_names_reads_the_matching_item_fields() -> None:
+    article = _article(title="T", summary="S", text="B")
+    assert model_text(article, ("Headline", "short_description")) == "T\nS"
+    assert model_text(article, ("subject", "body")) == "T\nB"
+    assert model_text(article, ("story",)) == "B"  # an unknown column stands for the body
+
+
 def test_tagger_without_a_model_applies_rules_only() -> None:
     taxonomy = Taxonomy(topics={"seo": Topic(description="d", keywords=["sitemap"])})
     article = _article(title="Your sitemap matters")

@@ -132,6 +132,10 @@ def test_train_and_evaluate_a_multiclass_file(workdir: Path, multiclass_csv: Pat
     cv = as_json("evaluate", "--cv", "3", *args)
     assert 0.4 < cv["macro_f1"] < 1 and set(cv["per_label"]) == set(trained["labels"])
     assert len(cv["folds"]) == 3
+    # Put to use, the model reads the items' titles for the file's "headline" column.
+    (workdir / "veille.yaml").write_text(f"data_dir: data\nclassifier:\n  model_path: {model}\n")
+    out = as_json("classify", "Google core update hits rankings of category pages")
+    assert out["model_version"] == trained["model_version"] and out["scores"]
 
 
 def test_evaluate_cross_validates_a_multilabel_file_without_config(
@@ -149,6 +153,14 @@ def test_evaluate_cross_validates_a_multilabel_file_without_config(
     assert {"macro_f1", "micro_f1", "per_label"} <= set(out) and out["macro_f1"] > 0.5
     table = run("evaluate", "--cv", "3", "--data", str(data))
     assert table.exit_code == 0 and "macro avg" in table.output
+
+
+def test_a_broken_config_is_reported_even_where_a_config_is_optional(workdir: Path) -> None:
+    (workdir / "veille.yaml").write_text("data_dir: data\nstore: veille.db\n")
+    for args in (["classify", "hello"], ["evaluate", "--cv", "2"]):
+        result = run(*args)
+        assert isinstance(result.exception, UserError), result.output
+        assert "line 2: field 'store': is not a known setting" in str(result.exception)
 
 
 def test_default_evaluate_scores_the_model_in_use_on_the_seed_set(workdir: Path) -> None:

@@ -34,10 +34,10 @@ from watch.commands.options import (
     load,
     print_json,
 )
-from watch.config import Config, ConfigError
+from watch.config import Config, NoConfigError
 from watch.errors import UserError
 from watch.store import Store
-from watch.tagging import Tagger, model_path, model_text, trained_model_path
+from watch.tagging import Tagger, item_fields, model_path, model_text, trained_model_path
 
 if TYPE_CHECKING:
     from classifiers.evaluation import Report
@@ -57,11 +57,15 @@ def _progress() -> Progress:
 
 
 def _config(config_path: str | None, required: bool) -> Config | None:
-    """The configuration, or None when it is optional and there is none."""
+    """The configuration, or None when it is optional and there is none.
+
+    A configuration that exists but is broken is always an error: quietly using
+    the defaults would hide the user's mistake.
+    """
     try:
         return load(config_path)
-    except ConfigError:
-        if required or config_path:
+    except NoConfigError:
+        if required:
             raise
         return None
 
@@ -419,7 +423,10 @@ def classify(
         else:
             tagger = Tagger(default_taxonomy(), load_model(None))
         joined = " ".join(text)
-        subject = Article(url="", source="", summary=joined)
+        # The text goes where the model reads: a model trained on headlines alone
+        # reads titles, and rules read every field anyway.
+        field = item_fields(tagger.model.text_fields)[0] if tagger.model else "summary"
+        subject = Article(url="", source="", **{field: joined})
         title = joined if len(joined) <= 100 else joined[:97] + "..."
     result = tagger.results([subject])[0]
     model = tagger.model
