@@ -42,13 +42,10 @@ import sklearn
 from rich.console import Console
 from rich.progress import Progress, TimeElapsedColumn
 from rich.table import Table
-from sklearn.feature_extraction.text import TfidfVectorizer
-from sklearn.multiclass import OneVsRestClassifier
-from sklearn.preprocessing import MultiLabelBinarizer
-from sklearn.svm import LinearSVC
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from classifiers.baseline import Baseline
 from classifiers.dataset import Dataset, load_dataset, parse_fields, seed_dataset
 from classifiers.evaluation import cross_validate
 from classifiers.taxonomy import default_taxonomy
@@ -60,31 +57,6 @@ F1_MARGIN = 0.01
 TIME_RATIO = 2.0
 SPEED_GOAL = 2000.0
 ITEM_BYTES = 2048
-
-
-class Baseline:
-    """TF-IDF word 1-2 grams + LinearSVC (one-vs-rest for multi-label), default settings."""
-
-    name = "baseline"
-
-    def fit(self, texts: list[str], y: list[Any]) -> Baseline:
-        """Fit the vectoriser and the SVM(s)."""
-        self.multilabel = bool(y) and not isinstance(y[0], str)
-        self.vectorizer = TfidfVectorizer(ngram_range=(1, 2))
-        X = self.vectorizer.fit_transform(texts)
-        if self.multilabel:
-            self.binarizer = MultiLabelBinarizer()
-            self.svm = OneVsRestClassifier(LinearSVC()).fit(X, self.binarizer.fit_transform(y))
-        else:
-            self.svm = LinearSVC().fit(X, y)
-        return self
-
-    def predict_labels(self, texts: list[str]) -> list[list[str]]:
-        """Predicted label lists."""
-        predicted = self.svm.predict(self.vectorizer.transform(texts))
-        if self.multilabel:
-            return [list(row) for row in self.binarizer.inverse_transform(predicted)]
-        return [[label] for label in predicted]
 
 
 class BaselineAtLeastOne(Baseline):

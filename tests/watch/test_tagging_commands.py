@@ -155,6 +155,24 @@ def test_evaluate_cross_validates_a_multilabel_file_without_config(
     assert table.exit_code == 0 and "macro avg" in table.output
 
 
+def test_evaluate_compares_with_the_baseline_on_the_same_folds(
+    workdir: Path, multiclass_csv: Path
+) -> None:
+    args = ["--data", str(multiclass_csv), "--text-fields", "headline"]
+    out = as_json("evaluate", "--cv", "3", "--baseline", *args)
+    c = out["comparison"]
+    assert c["baseline"].startswith("TF-IDF") and len(c["baseline_folds"]) == 3
+    assert c["macro_f1_gain"] == pytest.approx(out["macro_f1"] - c["baseline_macro_f1"])
+    assert c["train_time_ratio"] > 0
+    table = run("evaluate", "--cv", "3", "--baseline", *args)
+    assert (
+        table.exit_code == 0
+        and "training time" in table.output
+        and "Veille: macro-F1" in table.output
+    )
+    assert "--cv" in str(run("evaluate", "--baseline", *args).exception)
+
+
 def test_a_broken_config_is_reported_even_where_a_config_is_optional(workdir: Path) -> None:
     (workdir / "veille.yaml").write_text("data_dir: data\nstore: veille.db\n")
     for args in (["classify", "hello"], ["evaluate", "--cv", "2"]):

@@ -295,12 +295,18 @@ def train(
 @click.command()
 @click.option("--model", "model_file", type=click.Path(dir_okay=False), help="Model to score.")
 @click.option("--cv", "folds", type=int, help="Cross-validate the training pipeline, K folds.")
+@click.option(
+    "--baseline",
+    is_flag=True,
+    help="With --cv: also run TF-IDF 1-2 grams + LinearSVC on the same folds, and compare.",
+)
 @data_options
 @config_option
 @json_option
 def evaluate(
     model_file: str | None,
     folds: int | None,
+    baseline: bool,
     data: str | None,
     text_fields: str | None,
     label_field: str | None,
@@ -310,24 +316,34 @@ def evaluate(
     """Precision, recall and F1 per label: of a model (--model) or by K-fold CV (--cv K)."""
     if model_file and folds:
         raise UserError("Give either --model PATH or --cv K, not both.")
+    if baseline and not folds:
+        raise UserError("--baseline compares by cross-validation: add --cv K (5 is usual).")
     config = _config(config_path, required=False)
     dataset, extra = _dataset(config, data, text_fields, label_field)
     dataset = _with_extra(dataset, extra)
     from classifiers.evaluation import cross_validate, score
 
+    comparison = None
     if folds:
         from classifiers.training import TextClassifier
 
+        pipelines: dict[str, Any] = {"veille": TextClassifier}
+        if baseline:
+            from classifiers.baseline import Baseline
+
+            pipelines["baseline"] = Baseline
         with _progress() as bar:
-            task = bar.add_task(f"{folds}-fold cross-validation", total=folds)
+            task = bar.add_task(f"{folds}-fold cross-validation", total=folds * len(pipelines))
             reports = cross_validate(
                 dataset,
                 folds,
-                {"veille": TextClassifier},
+                pipelines,
                 progress=lambda d, t: bar.update(task, completed=d, total=t),
             )
         report = reports["veille"]
         what = f"{folds}-fold cross-validation of the training pipeline"
+        if baseline:
+            comparison = _comparison(report, reports["baseline"])
     else:
         if model_file:
             path = Path(model_file)
@@ -343,9 +359,53 @@ def evaluate(
         seconds = time.perf_counter() - started
         what += f", {len(dataset) / max(seconds, 1e-9):.0f} texts/s"
     if as_json:
-        print_json({**report.to_dict(), "data": dataset.source, "evaluated": what})
+        extra_keys = {"comparison": comparison} if comparison else {}
+        print_json({**report.to_dict(), "data": dataset.source, "evaluated": what, **extra_keys})
         return
     _print_report(report, dataset, what)
+    if comparison:
+        _print_comparison(comparison)
+
+
+def _comparison(ours: Report, base: Report) -> dict[str, Any]:
+    """Veille against the baseline on the same folds: scores, gains and training-time ratio."""
+    from classifiers.baseline import DESCRIPTION
+
+    ratio = (ours.train_cpu_seconds or 0.0) / max(base.train_cpu_seconds or 0.0, 1e-9)
+    return {
+        "baseline": DESCRIPTION,
+        "baseline_macro_f1": base.macro_f1,
+        "baseline_micro_f1": base.micro_f1,
+        "baseline_folds": base.folds,
+        "baseline_train_cpu_seconds": base.train_cpu_seconds,
+        "train_cpu_seconds": ours.train_cpu_seconds,
+        "macro_f1_gain": ours.macro_f1 - base.macro_f1,
+        "micro_f1_gain": ours.micro_f1 - base.micro_f1,
+        "train_time_ratio": ratio,
+    }
+
+
+def _print_comparison(c: dict[str, Any]) -> None:
+    table = Table(
+        "same folds", "macro-F1", "micro-F1", "training, CPU s", title=f"baseline: {c['baseline']}"
+    )
+    table.add_row(
+        "baseline",
+        f"{c['baseline_macro_f1']:.4f}",
+        f"{c['baseline_micro_f1']:.4f}",
+        f"{c['baseline_train_cpu_seconds']:.1f}",
+    )
+    table.add_row(
+        "Veille",
+        f"{c['baseline_macro_f1'] + c['macro_f1_gain']:.4f}",
+        f"{c['baseline_micro_f1'] + c['micro_f1_gain']:.4f}",
+        f"{c['train_cpu_seconds']:.1f}",
+    )
+    console.print(table)
+    console.print(
+        f"Veille: macro-F1 {c['macro_f1_gain']:+.4f}, micro-F1 {c['micro_f1_gain']:+.4f}, "
+        f"training time {c['train_time_ratio']:.2f}x the baseline's (CPU)"
+    )
 
 
 def _print_report(report: Report, dataset: Dataset, what: str) -> None:
