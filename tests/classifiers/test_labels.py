@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from classifiers.features import TextFeatures
-from classifiers.labels import LabelModel
+from classifiers.labels import LabelModel, side_weights
 from classifiers.opportunity import OpportunityModel
 
 TEXTS = [
@@ -51,6 +51,23 @@ def test_multiclass_model_with_two_classes_scores_both() -> None:
     scores = model.decision_function(features.transform(["carrier parcel"]))
     assert scores.shape == (1, 2)
     assert model.predict(features.transform(["carrier parcel", "wallet card"])) == ["ship", "pay"]
+
+
+def test_side_weights_favour_a_rare_label_without_overfitting_it() -> None:
+    quarter = np.arange(100) < 25
+    assert side_weights(quarter) == pytest.approx({True: 2**0.5, False: (2 / 3) ** 0.5})
+    rare = np.arange(9000) < 5  # "balanced" would weigh these 5 at 900
+    assert side_weights(rare)[True] == pytest.approx(30.0)
+
+
+def test_multiclass_and_multilabel_data_get_their_own_svm_settings() -> None:
+    model = LabelModel(C=1.0, multilabel_C=0.5)
+    model.multilabel_ = False
+    svm = model._svm(np.arange(8) < 2)
+    assert svm.C == 1.0 and svm.class_weight == side_weights(np.arange(8) < 2)
+    model.multilabel_ = True
+    svm = model._svm(np.arange(8) < 2)
+    assert svm.C == 0.5 and svm.class_weight is None
 
 
 def test_a_label_on_every_example_is_a_constant() -> None:
