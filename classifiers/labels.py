@@ -3,7 +3,8 @@
 Choices, all standard and cheap:
 
 * one ``LinearSVC`` (liblinear) per label, one-vs-rest, the strongest plain
-  linear model for sparse text features, with C = 0.5 (see ``__init__``);
+  linear model for sparse text features, with C = 1 for multi-class data and
+  0.5 for multi-label data (see ``__init__``);
 * NBSVM (Wang & Manning, 2012): before each label's SVM is trained, every
   feature is scaled by its naive Bayes log-count ratio for that label (how much
   more often it occurs in the label's documents than in the others). The SVM
