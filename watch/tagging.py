@@ -112,13 +112,12 @@ def item_fields(columns: Sequence[str]) -> list[str]:
     return list(dict.fromkeys(fields))
 
 
-def model_text(item: Taggable, columns: Sequence[str], transform: Any = None) -> str:
-    """The text the model reads: the fields it was trained on (body lead if no summary).
+def model_text(item: Taggable, fields: Sequence[str], transform: Any = None) -> str:
+    """The text the model reads: the item fields it was trained on (body lead if no summary).
 
-    `columns` are the model's training columns (see item_fields); `transform`,
-    when given, is applied to each field (the tagger passes fold()).
+    `fields` are item fields (see item_fields); `transform`, when given, is
+    applied to each field (the tagger passes fold()).
     """
-    fields = item_fields(columns)
     parts = []
     for name in fields:
         value = getattr(item, name, "") or ""
@@ -228,7 +227,8 @@ class Tagger:
         if self.model is None:
             return [empty for _ in items]
         model = self.model
-        texts = [model_text(item, model.text_fields) for item in items]
+        fields = item_fields(model.text_fields)
+        texts = [model_text(item, fields) for item in items]
         X = model.features.transform(texts, folded=True)
         margins = model.labels.decision_function(X)
         chosen = model.labels.labels_from_scores(margins)

@@ -11,7 +11,7 @@ from classifiers.model import DEFAULT_MODEL_PATH, load_model, save_model
 from classifiers.taxonomy import Competitor, Taxonomy, Topic, default_taxonomy
 from crawler.items import Article
 from watch.config import load_config
-from watch.tagging import Tagger, model_path, model_text, trained_model_path
+from watch.tagging import Tagger, item_fields, model_path, model_text, trained_model_path
 
 
 @pytest.fixture(scope="module")
@@ -95,9 +95,9 @@ def test_model_text_uses_the_body_lead_when_there_is_no_summary() -> None:
 
 def test_a_model_trained_on_other_column_names_reads_the_matching_item_fields() -> None:
     article = _article(title="T", summary="S", text="B")
-    assert model_text(article, ("Headline", "short_description")) == "T\nS"
-    assert model_text(article, ("subject", "body")) == "T\nB"
-    assert model_text(article, ("story",)) == "B"  # an unknown column stands for the body
+    assert item_fields(("Headline", "short_description")) == ["title", "summary"]
+    assert model_text(article, item_fields(("subject", "body"))) == "T\nB"
+    assert item_fields(("story", "content")) == ["text"]  # unknown columns: the body
 
 
 def test_tagger_without_a_model_applies_rules_only() -> None:
