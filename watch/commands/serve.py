@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import signal
+
 import click
 
 from watch.commands.options import config_option, load
@@ -24,7 +26,7 @@ from watch.commands.options import config_option, load
 )
 @config_option
 def serve(host: str, port: int, config_path: str | None) -> None:
-    """Serve the search page and the read-only JSON API until Ctrl-C.
+    """Serve the search page and the read-only JSON API until Ctrl-C (or SIGTERM).
 
     \b
     Pages:  /  (search with filters)   /items/ID
@@ -46,6 +48,10 @@ def serve(host: str, port: int, config_path: str | None) -> None:
             fg="yellow",
             err=True,
         )
+    # Ctrl-C and SIGTERM (sent by service managers) both stop cleanly, also when a
+    # shell started us as a background job, with SIGINT ignored.
+    for stop_signal in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(stop_signal, server.request_stop)
     server.serve()
     click.echo("Stopped.")
 

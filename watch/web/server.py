@@ -100,8 +100,12 @@ class WebServer:
         self._thread.start()
         return self
 
+    def request_stop(self, *_: object) -> None:
+        """Make serve() return within a poll interval (safe in a signal handler)."""
+        self._stop.set()
+
     def stop(self) -> None:
         """Stop a server started with start() and wait for it."""
-        self._stop.set()
+        self.request_stop()
         if self._thread is not None:
             self._thread.join(timeout=10)

@@ -1,4 +1,4 @@
-"""`veille serve` as a user runs it: a child process prints its URL, answers, stops on Ctrl-C."""
+"""`veille serve` as a user runs it: a child process prints its URL, answers, stops on Ctrl-C or SIGTERM."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ from watch.web.server import WebServer
 VEILLE = [sys.executable, "-c", "from watch.cli import main; main()"]
 
 
-def start(config_path: Path, *args: str) -> subprocess.Popen[str]:
+def start(config_path: Path, *args: str, sigint_ignored: bool = False) -> subprocess.Popen[str]:
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     return subprocess.Popen(
         [*VEILLE, "serve", "--config", str(config_path), *args],
@@ -29,14 +29,27 @@ def start(config_path: Path, *args: str) -> subprocess.Popen[str]:
         stderr=subprocess.PIPE,
         text=True,
         env=env,
+        # A shell's background job starts with SIGINT ignored; so may a CI runner's.
+        preexec_fn=_ignore_sigint if sigint_ignored else None,
     )
 
 
-def test_serve_prints_its_url_answers_and_stops_on_ctrl_c(tmp_path: Path) -> None:
+def _ignore_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+@pytest.mark.parametrize(
+    ("stop_signal", "sigint_ignored"),
+    [(signal.SIGINT, False), (signal.SIGTERM, False), (signal.SIGINT, True)],
+    ids=["ctrl-c", "sigterm", "ctrl-c-in-a-background-job"],
+)
+def test_serve_prints_its_url_answers_and_stops_on_ctrl_c_or_sigterm(
+    tmp_path: Path, stop_signal: signal.Signals, sigint_ignored: bool
+) -> None:
     config = write_config(tmp_path)
     with Store(config.db_path) as store:
         fill(store)
-    proc = start(config.path, "--port", "0")
+    proc = start(config.path, "--port", "0", sigint_ignored=sigint_ignored)
     try:
         assert proc.stdout is not None
         first = proc.stdout.readline()
@@ -46,7 +59,7 @@ def test_serve_prints_its_url_answers_and_stops_on_ctrl_c(tmp_path: Path) -> Non
         assert fetch(f"{url}api/search?q=marketplace").json()["total"] == 21
         assert "Search the watch" in fetch(url).body
     finally:
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(stop_signal)
         out, err = proc.communicate(timeout=30)
     assert proc.returncode == 0, err
     assert "Stopped." in out
