@@ -1,4 +1,4 @@
-"""`veille serve` as a user runs it: a child process prints its URL, answers, stops on Ctrl-C or SIGTERM."""
+"""`veille serve` as a user runs it: a child prints its URL, answers, stops on Ctrl-C or SIGTERM."""
 
 from __future__ import annotations
 
