@@ -26,7 +26,9 @@ from watch.commands.options import config_option, load
 )
 @config_option
 def serve(host: str, port: int, config_path: str | None) -> None:
-    """Serve the search page and the read-only JSON API until Ctrl-C (or SIGTERM).
+    """Serve the search page and the read-only JSON API until Ctrl-C.
+
+    SIGTERM stops it cleanly too.
 
     \b
     Pages:  /  (search with filters)   /items/ID
