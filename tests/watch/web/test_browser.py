@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.remote.webelement import WebElement
-from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.ui import WebDriverWait
 
 from tests.watch.web.conftest import Served
@@ -24,10 +24,24 @@ def navigate(browser: Any, action: Any) -> None:
     """Run an action that loads a new page (click, submit) and wait until the new one is there."""
     old = browser.find_element(By.TAG_NAME, "html")
     action()
-    WebDriverWait(browser, WAIT_SECONDS).until(expected_conditions.staleness_of(old))
+    WebDriverWait(browser, WAIT_SECONDS).until(lambda _: is_gone(old))
     WebDriverWait(browser, WAIT_SECONDS).until(
         lambda b: b.execute_script("return document.readyState") == "complete"
     )
+
+
+def is_gone(element: WebElement) -> bool:
+    """Whether the page holding `element` has been replaced."""
+    try:
+        element.is_enabled()
+    except StaleElementReferenceException:
+        return True
+    except WebDriverException as exc:
+        # Caught mid-navigation, chromedriver may answer this instead of "stale".
+        if "does not belong to the document" in str(exc):
+            return True
+        raise
+    return False
 
 
 def heading(browser: Any) -> str:
