@@ -47,7 +47,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from classifiers.baseline import Baseline
 from classifiers.dataset import Dataset, load_dataset, parse_fields, seed_dataset
-from classifiers.evaluation import cross_validate
+from classifiers.evaluation import compare, cross_validate
 from classifiers.taxonomy import default_taxonomy
 from classifiers.training import TextClassifier, train_model
 from crawler.items import Article
@@ -211,8 +211,8 @@ def main() -> int:
         },
         "speed": speed,
     }
-    f1_gain = ours.macro_f1 - base.macro_f1
-    time_ratio = (ours.train_cpu_seconds or 0) / max(base.train_cpu_seconds or 1e-9, 1e-9)
+    gains = compare(ours, base)
+    f1_gain, time_ratio = gains["macro_f1_gain"], gains["train_time_ratio"]
     result["goals"] = {
         "macro_f1_gain": f1_gain,
         "macro_f1_goal_met": f1_gain >= F1_MARGIN,

@@ -109,6 +109,16 @@ def score(
     )
 
 
+def compare(ours: Report, base: Report) -> dict[str, Any]:
+    """Two cross-validation reports on the same folds: gains and training-time ratio (CPU)."""
+    return {
+        "macro_f1_gain": ours.macro_f1 - base.macro_f1,
+        "micro_f1_gain": ours.micro_f1 - base.micro_f1,
+        "train_time_ratio": (ours.train_cpu_seconds or 0.0)
+        / max(base.train_cpu_seconds or 0.0, 1e-9),
+    }
+
+
 def folds_for(dataset: Dataset, k: int, seed: int = 0) -> list[tuple[np.ndarray, np.ndarray]]:
     """Stratified train/test index pairs for K-fold cross-validation."""
     n = len(dataset)
