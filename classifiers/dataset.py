@@ -26,6 +26,22 @@ SEED_TEXT_FIELDS = ("title", "summary")
 DEFAULT_TEXT_FIELDS = ("title", "summary", "text")
 # Without --text-fields, these columns are read when present (any case), in this order.
 TEXT_FIELD_GUESSES = ("title", "headline", "summary", "description", "text", "body", "content")
+# A model trained on a file records its column names; items have a title, a summary
+# and a body. This table says which item field stands for a column (lower-cased).
+ITEM_FIELD_OF = {
+    "title": "title",
+    "headline": "title",
+    "subject": "title",
+    "summary": "summary",
+    "description": "summary",
+    "short_description": "summary",
+    "abstract": "summary",
+    "lead": "summary",
+    "text": "text",
+    "body": "text",
+    "content": "text",
+    "article": "text",
+}
 LABEL_FIELD_GUESSES = (
     "labels", "label", "tags", "category", "categories", "topic", "topics", "class"
 )  # fmt: skip

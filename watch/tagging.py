@@ -17,6 +17,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from classifiers.dataset import ITEM_FIELD_OF
 from classifiers.model import DEFAULT_MODEL_PATH, TaggingModel, display_term, load_model
 from classifiers.rules import Rules
 from classifiers.taxonomy import OPPORTUNITY_TAG, Taxonomy, load_taxonomy
@@ -28,23 +29,6 @@ from watch.store import Store
 
 # When an item has no summary, this much of its body stands in for it.
 SUMMARY_STAND_IN = 1000
-# A model trained with `veille train --data` records the file's column names;
-# items have a title, a summary and a body. Columns are matched to item fields by
-# name (any case); a column of another name is taken to be the body.
-ITEM_FIELD_OF = {
-    "title": "title",
-    "headline": "title",
-    "subject": "title",
-    "summary": "summary",
-    "description": "summary",
-    "short_description": "summary",
-    "abstract": "summary",
-    "lead": "summary",
-    "text": "text",
-    "body": "text",
-    "content": "text",
-    "article": "text",
-}
 TERMS_PER_TAG = 3
 # The classifier gives every item its best topic even when no margin is positive
 # (right for news that is on topic, as watch items mostly are). Off-topic pages,
@@ -108,6 +92,7 @@ def model_path(config: Config) -> Path:
 
 def item_fields(columns: Sequence[str]) -> list[str]:
     """The item fields standing for a model's training columns, in order, each once."""
+    # A column of a name not in the table is taken to be the body.
     fields = [ITEM_FIELD_OF.get(column.strip().lower(), "text") for column in columns]
     return list(dict.fromkeys(fields))
 
